@@ -1,0 +1,22 @@
+//! Numeric kernels on plain `f32` slices: contiguous, row-major, images in
+//! NCHW layout, convolution weights as `[c_out, c_in, kh, kw]`, and
+//! convolution meaning cross-correlation (as in PyTorch).
+//!
+//! - [`gemm`]: matrix multiply (a checked wrapper around
+//!   `matrixmultiply::sgemm`, the only `unsafe` in the project), split over
+//!   rayon threads for large products when not already inside a worker.
+//! - [`conv`]: 2-D convolution forward and both gradients via im2col/col2im
+//!   and [`gemm::gemm`], parallel over the batch.
+//! - [`pool`]: max and average pooling forward and backward, parallel over
+//!   the `n * c` planes.
+//!
+//! Shapes are described by small `Copy` geometry structs; the tensor layer
+//! validates slice lengths before calling. The kernels never cause undefined
+//! behaviour: an inconsistent length at worst panics through slice indexing.
+
+pub mod conv;
+pub mod gemm;
+pub mod pool;
+
+#[cfg(test)]
+mod tests;

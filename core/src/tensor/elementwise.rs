@@ -1,0 +1,279 @@
+//! Elementwise arithmetic with NumPy broadcasting, unary maps, comparisons and `where`.
+//!
+//! Broadcasting aligns shapes on the right; a dimension of 1 (or a missing one) stretches
+//! to match the other operand. A stretched operand gets stride 0, so nothing is copied.
+
+use super::{numel, Tensor};
+use crate::error::{Error, Result};
+
+/// The broadcast of two shapes, or an error naming `op` when a pair of dimensions clashes.
+pub fn broadcast_shape(op: &'static str, a: &[usize], b: &[usize]) -> Result<Vec<usize>> {
+    let rank = a.len().max(b.len());
+    let mut out = vec![0; rank];
+    for i in 0..rank {
+        let da = if i < rank - a.len() {
+            1
+        } else {
+            a[i - (rank - a.len())]
+        };
+        let db = if i < rank - b.len() {
+            1
+        } else {
+            b[i - (rank - b.len())]
+        };
+        out[i] = match (da, db) {
+            _ if da == db => da,
+            (1, d) | (d, 1) => d,
+            _ => {
+                return Err(Error::shape(
+                    op,
+                    &[a, b],
+                    format!("dimension {i} of the broadcast is {da} in one and {db} in the other"),
+                ))
+            }
+        };
+    }
+    Ok(out)
+}
+
+/// Strides that read a tensor of `shape` as if it had the (broadcast) shape `out`.
+pub(super) fn broadcast_strides(shape: &[usize], out: &[usize]) -> Vec<usize> {
+    let offset = out.len() - shape.len();
+    let mut strides = vec![0; out.len()];
+    let mut step = 1;
+    for i in (0..shape.len()).rev() {
+        strides[i + offset] = if shape[i] == 1 { 0 } else { step };
+        step *= shape[i];
+    }
+    strides
+}
+
+/// Calls `f(ia, ib)` for every output position, in row-major order, with the flat indices
+/// of the two broadcast operands.
+pub(super) fn for_each_pair(
+    out: &[usize],
+    sa: &[usize],
+    sb: &[usize],
+    mut f: impl FnMut(usize, usize),
+) {
+    let rank = out.len();
+    let mut idx = vec![0usize; rank];
+    let (mut ia, mut ib) = (0usize, 0usize);
+    for _ in 0..numel(out) {
+        f(ia, ib);
+        // Odometer increment: carry into the next-outer dimension when one wraps.
+        for d in (0..rank).rev() {
+            idx[d] += 1;
+            ia += sa[d];
+            ib += sb[d];
+            if idx[d] < out[d] {
+                break;
+            }
+            ia -= sa[d] * out[d];
+            ib -= sb[d] * out[d];
+            idx[d] = 0;
+        }
+    }
+}
+
+impl Tensor {
+    /// Combines two tensors elementwise with broadcasting.
+    pub fn zip_with(
+        &self,
+        other: &Tensor,
+        op: &'static str,
+        f: impl Fn(f32, f32) -> f32,
+    ) -> Result<Tensor> {
+        let (a, b) = (self.data(), other.data());
+        if self.shape() == other.shape() {
+            let data = a.iter().zip(b).map(|(&x, &y)| f(x, y)).collect();
+            return Ok(Tensor::raw(data, self.shape().to_vec()));
+        }
+        let out = broadcast_shape(op, self.shape(), other.shape())?;
+        let (sa, sb) = (
+            broadcast_strides(self.shape(), &out),
+            broadcast_strides(other.shape(), &out),
+        );
+        let mut data = Vec::with_capacity(numel(&out));
+        for_each_pair(&out, &sa, &sb, |ia, ib| data.push(f(a[ia], b[ib])));
+        Ok(Tensor::raw(data, out))
+    }
+
+    /// This tensor repeated along broadcast dimensions to `shape`.
+    pub fn broadcast_to(&self, shape: &[usize]) -> Result<Tensor> {
+        let out = broadcast_shape("broadcast_to", self.shape(), shape)?;
+        if out != shape {
+            return Err(Error::shape(
+                "broadcast_to",
+                &[self.shape(), shape],
+                "the tensor does not broadcast to the requested shape",
+            ));
+        }
+        if self.shape() == shape {
+            return Ok(self.clone());
+        }
+        let sa = broadcast_strides(self.shape(), &out);
+        let zero = vec![0; out.len()];
+        let mut data = Vec::with_capacity(numel(&out));
+        for_each_pair(&out, &sa, &zero, |ia, _| data.push(self.data()[ia]));
+        Ok(Tensor::raw(data, out))
+    }
+
+    /// Applies `f` to every element.
+    pub fn map(&self, f: impl Fn(f32) -> f32) -> Tensor {
+        Tensor::raw(
+            self.data().iter().map(|&v| f(v)).collect(),
+            self.shape().to_vec(),
+        )
+    }
+
+    /// `self + other` with broadcasting.
+    pub fn add(&self, other: &Tensor) -> Result<Tensor> {
+        self.zip_with(other, "add", |a, b| a + b)
+    }
+    /// `self - other` with broadcasting.
+    pub fn sub(&self, other: &Tensor) -> Result<Tensor> {
+        self.zip_with(other, "sub", |a, b| a - b)
+    }
+    /// `self * other` with broadcasting.
+    pub fn mul(&self, other: &Tensor) -> Result<Tensor> {
+        self.zip_with(other, "mul", |a, b| a * b)
+    }
+    /// `self / other` with broadcasting (IEEE semantics: x / 0 is infinite).
+    pub fn div(&self, other: &Tensor) -> Result<Tensor> {
+        self.zip_with(other, "div", |a, b| a / b)
+    }
+    /// Elementwise maximum with broadcasting.
+    pub fn maximum(&self, other: &Tensor) -> Result<Tensor> {
+        self.zip_with(other, "maximum", f32::max)
+    }
+    /// Elementwise minimum with broadcasting.
+    pub fn minimum(&self, other: &Tensor) -> Result<Tensor> {
+        self.zip_with(other, "minimum", f32::min)
+    }
+
+    /// `self + c`.
+    pub fn add_scalar(&self, c: f32) -> Tensor {
+        self.map(|v| v + c)
+    }
+    /// `self * c`.
+    pub fn mul_scalar(&self, c: f32) -> Tensor {
+        self.map(|v| v * c)
+    }
+    /// `-self`.
+    pub fn neg(&self) -> Tensor {
+        self.map(|v| -v)
+    }
+    /// `max(self, 0)`.
+    pub fn relu(&self) -> Tensor {
+        self.map(|v| v.max(0.0))
+    }
+    /// `min(self, 0)`.
+    pub fn neg_part(&self) -> Tensor {
+        self.map(|v| v.min(0.0))
+    }
+    /// `e^self`.
+    pub fn exp(&self) -> Tensor {
+        self.map(f32::exp)
+    }
+    /// Natural logarithm.
+    pub fn ln(&self) -> Tensor {
+        self.map(f32::ln)
+    }
+    /// Square root.
+    pub fn sqrt(&self) -> Tensor {
+        self.map(f32::sqrt)
+    }
+    /// Absolute value.
+    pub fn abs(&self) -> Tensor {
+        self.map(f32::abs)
+    }
+    /// Elementwise square.
+    pub fn square(&self) -> Tensor {
+        self.map(|v| v * v)
+    }
+    /// Each element clamped into `[lo, hi]`.
+    pub fn clamp(&self, lo: f32, hi: f32) -> Tensor {
+        self.map(|v| v.max(lo).min(hi))
+    }
+
+    /// 1.0 where `self > other`, else 0.0 (broadcasting).
+    pub fn gt(&self, other: &Tensor) -> Result<Tensor> {
+        self.zip_with(other, "gt", |a, b| (a > b) as u8 as f32)
+    }
+    /// 1.0 where `self >= other`, else 0.0 (broadcasting).
+    pub fn ge(&self, other: &Tensor) -> Result<Tensor> {
+        self.zip_with(other, "ge", |a, b| (a >= b) as u8 as f32)
+    }
+    /// 1.0 where `self < other`, else 0.0 (broadcasting).
+    pub fn lt(&self, other: &Tensor) -> Result<Tensor> {
+        self.zip_with(other, "lt", |a, b| (a < b) as u8 as f32)
+    }
+    /// 1.0 where `self <= other`, else 0.0 (broadcasting).
+    pub fn le(&self, other: &Tensor) -> Result<Tensor> {
+        self.zip_with(other, "le", |a, b| (a <= b) as u8 as f32)
+    }
+    /// 1.0 where `self == other`, else 0.0 (broadcasting).
+    pub fn eq_mask(&self, other: &Tensor) -> Result<Tensor> {
+        self.zip_with(other, "eq", |a, b| (a == b) as u8 as f32)
+    }
+
+    /// `a` where `cond` is non-zero, else `b`; all three broadcast together.
+    pub fn where_cond(cond: &Tensor, a: &Tensor, b: &Tensor) -> Result<Tensor> {
+        let ab = broadcast_shape("where", a.shape(), b.shape())?;
+        let out = broadcast_shape("where", cond.shape(), &ab)?;
+        let (c, a, b) = (
+            cond.broadcast_to(&out)?,
+            a.broadcast_to(&out)?,
+            b.broadcast_to(&out)?,
+        );
+        let data = c
+            .data()
+            .iter()
+            .zip(a.data().iter().zip(b.data()))
+            .map(|(&c, (&x, &y))| if c != 0.0 { x } else { y })
+            .collect();
+        Ok(Tensor::raw(data, out))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(data: &[f32], shape: &[usize]) -> Tensor {
+        Tensor::from_vec(data.to_vec(), shape).unwrap()
+    }
+
+    #[test]
+    fn broadcasting_matches_hand_computed_values() {
+        // [2,1] + [3] -> [2,3]: rows from a, columns from b.
+        let a = t(&[10.0, 20.0], &[2, 1]);
+        let b = t(&[1.0, 2.0, 3.0], &[3]);
+        let c = a.add(&b).unwrap();
+        assert_eq!(c.shape(), &[2, 3]);
+        assert_eq!(c.data(), &[11.0, 12.0, 13.0, 21.0, 22.0, 23.0]);
+        let d = b.sub(&a).unwrap();
+        assert_eq!(d.data(), &[-9.0, -8.0, -7.0, -19.0, -18.0, -17.0]);
+    }
+
+    #[test]
+    fn clashing_shapes_name_the_op_and_shapes() {
+        let err = t(&[1.0; 6], &[2, 3]).mul(&t(&[1.0; 4], &[4])).unwrap_err();
+        let msg = err.to_string();
+        assert!(
+            msg.contains("mul") && msg.contains("[2, 3]") && msg.contains("[4]"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn where_and_comparisons() {
+        let x = t(&[-1.0, 0.0, 2.0], &[3]);
+        let zero = Tensor::scalar(0.0);
+        let mask = x.gt(&zero).unwrap();
+        assert_eq!(mask.data(), &[0.0, 0.0, 1.0]);
+        let y = Tensor::where_cond(&mask, &x, &x.neg()).unwrap();
+        assert_eq!(y.data(), &[1.0, -0.0, 2.0]);
+    }
+}

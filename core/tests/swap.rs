@@ -1,0 +1,95 @@
+//! The swap: one recorded forward pass, walked back with different rule sets.
+//!
+//! If rules were bound when the pass was recorded, the second walk would repeat the first.
+
+use relprop_core::{Exact, NodeId, Result, Rule, RuleSet, Tape, Tensor};
+
+/// Passes the signal through unchanged (what LRP does at a ReLU).
+struct PassThrough;
+impl Rule for PassThrough {
+    fn backward(&self, _tape: &Tape, _id: NodeId, signal: &Tensor) -> Result<Vec<Option<Tensor>>> {
+        Ok(vec![Some(signal.clone())])
+    }
+}
+
+/// Chooses `PassThrough` for exactly one node, the derivative elsewhere.
+struct OnOneNode(NodeId);
+impl RuleSet for OnOneNode {
+    fn rule_for(&self, _tape: &Tape, id: NodeId) -> Option<&dyn Rule> {
+        (id == self.0).then_some(&PassThrough as &dyn Rule)
+    }
+}
+
+fn t(data: &[f32], shape: &[usize]) -> Tensor {
+    Tensor::from_vec(data.to_vec(), shape).unwrap()
+}
+
+#[test]
+fn one_recording_two_walks() -> Result<()> {
+    // x [1,3] -> linear W1 [2,3] -> relu -> linear W2 [1,2]
+    let x0 = t(&[1.0, 2.0, -1.0], &[1, 3]);
+    let w1v = t(&[1.0, 0.0, 1.0, -1.0, 1.0, 2.0], &[2, 3]); // h = [0, -1]+... see below
+    let w2v = t(&[3.0, 5.0], &[1, 2]);
+    let mut tape = Tape::new();
+    let x = tape.leaf(x0.clone());
+    let w1 = tape.param(w1v.clone(), "fc1.weight");
+    let w2 = tape.param(w2v.clone(), "fc2.weight");
+    let h = tape.linear(x, w1, None)?; // h = [1*1 + 0*2 + 1*-1, -1 + 2 - 2] = [0, -1]
+    let a = tape.relu(h)?; // a = [0, 0]: both units are off
+    let y = tape.linear(a, w2, None)?;
+    let before: Vec<Tensor> = tape.nodes().iter().map(|n| n.value.clone()).collect();
+    assert_eq!(tape.value(h)?.data(), &[0.0, -1.0]);
+
+    // Custom walk first, exact walk second: if anything had been fixed at record time
+    // (or by the first walk), one of the two results below would be wrong.
+    let seed = Tensor::ones(&[1, 1]);
+    let custom = tape.backward(y, &seed, &OnOneNode(a))?;
+    let exact = tape.backward(y, &seed, &Exact)?;
+
+    // True gradient: no unit is active, so dy/dx = 0 and dy/dW1 = 0.
+    assert_eq!(exact.get(x).unwrap().data(), &[0.0, 0.0, 0.0]);
+    assert_eq!(exact.get(w1).unwrap().data(), &[0.0; 6]);
+    // Pass-through at the ReLU: dx = W2 W1 = [3*1 + 5*-1, 3*0 + 5*1, 3*1 + 5*2] = [-2, 5, 13].
+    assert_eq!(custom.get(x).unwrap().data(), &[-2.0, 5.0, 13.0]);
+    // Signals above the swapped node are identical in both walks.
+    assert_eq!(custom.get(a).unwrap().data(), exact.get(a).unwrap().data());
+    // The forward values are untouched by either walk.
+    let after: Vec<Tensor> = tape.nodes().iter().map(|n| n.value.clone()).collect();
+    assert_eq!(before, after);
+    Ok(())
+}
+
+#[test]
+fn inference_tapes_skip_weight_gradients() -> Result<()> {
+    let mut tape = Tape::for_inference();
+    let x = tape.leaf(t(&[1.0, 2.0], &[1, 2]));
+    let w = tape.param(t(&[1.0, 1.0], &[1, 2]), "w");
+    let y = tape.linear(x, w, None)?;
+    let s = tape.backward(y, &Tensor::ones(&[1, 1]), &Exact)?;
+    assert!(
+        s.get(w).is_none(),
+        "a parameter of an inference tape got a signal"
+    );
+    assert_eq!(s.get(x).unwrap().data(), &[1.0, 1.0]);
+    Ok(())
+}
+
+#[test]
+fn bad_calls_are_errors_naming_the_op_and_shapes() {
+    let mut tape = Tape::new();
+    let x = tape.leaf(Tensor::zeros(&[2, 3, 8, 8]));
+    let w = tape.leaf(Tensor::zeros(&[4, 2, 3, 3]));
+    let msg = tape
+        .conv2d(x, w, None, Default::default())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        msg.contains("conv2d") && msg.contains("[2, 3, 8, 8]") && msg.contains("[4, 2, 3, 3]"),
+        "{msg}"
+    );
+    let msg = tape.matmul(x, w).unwrap_err().to_string();
+    assert!(msg.contains("matmul"), "{msg}");
+    assert!(tape.relu(99).is_err());
+    let y = tape.relu(x).unwrap();
+    assert!(tape.backward(y, &Tensor::ones(&[3]), &Exact).is_err());
+}

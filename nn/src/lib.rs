@@ -1,0 +1,1 @@
+//! relprop-nn: layers, losses, optimizers, checkpoints and array I/O.
