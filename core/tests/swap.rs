@@ -93,3 +93,26 @@ fn bad_calls_are_errors_naming_the_op_and_shapes() {
     let y = tape.relu(x).unwrap();
     assert!(tape.backward(y, &Tensor::ones(&[3]), &Exact).is_err());
 }
+
+#[test]
+fn rerun_with_reevaluates_only_dependent_nodes() -> Result<()> {
+    let mut tape = Tape::new();
+    let x = tape.leaf(t(&[1.0, 2.0], &[1, 2]));
+    let w1 = tape.param(t(&[1.0, 1.0, 1.0, -1.0], &[2, 2]), "w1");
+    let w2 = tape.param(t(&[2.0, 3.0], &[1, 2]), "w2");
+    let h = tape.linear(x, w1, None)?; // [3, -1]
+    let y = tape.linear(h, w2, None)?; // 6 - 3 = 3
+    let dual = tape.rerun_with(&[(w2, t(&[-2.0, -3.0], &[1, 2]))])?;
+    assert_eq!(dual.value(y)?.data(), &[-3.0]);
+    assert_eq!(dual.value(h)?.data(), tape.value(h)?.data());
+    assert_eq!(
+        tape.value(y)?.data(),
+        &[3.0],
+        "the original tape is untouched"
+    );
+    assert!(
+        tape.rerun_with(&[(h, t(&[0.0, 0.0], &[1, 2]))]).is_err(),
+        "only leaves can be replaced"
+    );
+    Ok(())
+}

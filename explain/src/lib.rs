@@ -1,1 +1,17 @@
-//! placeholder
+//! relprop-explain: LRP rules as alternative backward functions, composites, SGLRP and CLRP
+//! seeds, gradient baselines, a per-layer relevance audit, and heatmaps.
+
+#![warn(missing_docs)]
+
+pub mod attributors;
+pub mod audit;
+pub mod composite;
+pub mod method;
+pub mod rules;
+pub mod seed;
+
+pub use audit::{Audit, AuditRow};
+pub use composite::{Composite, LayerKind, RuleMap, COMPOSITE_NAMES};
+pub use method::{explain, record, Attribution, Method, Recorded};
+pub use rules::{BasicRule, Gradient, Norm, Pass, Unsupported};
+pub use seed::{Seed, Targets};

@@ -88,13 +88,23 @@ fn valid_range(out: usize, len: usize, k: usize, stride: usize, pad: usize) -> (
     (lo.min(hi), hi)
 }
 
-/// Visits every segment `cols[r, oh*out_w .. (oh+1)*out_w]` of the im2col
-/// matrix (offset `seg = r * P + oh * out_w` into `cols`). For segments whose
-/// input row is in bounds, `f(seg, Some((src, lo, hi)))`: output columns
-/// `lo..hi` read the input at `x[src + (ow - lo) * stride_w]`, the rest of the
-/// segment is padding. Fully padded segments get `f(seg, None)`.
-fn for_each_segment(g: &Conv2dGeom, mut f: impl FnMut(usize, Option<(usize, usize, usize)>)) {
-    let (oh_n, ow_n, p) = (g.out_h(), g.out_w(), g.p_dim());
+/// One row `r = (ci, ki, kj)` of the im2col matrix: output rows
+/// `oh_lo..oh_hi` read input rows in bounds, and within those, output columns
+/// `lo..hi` read input columns in bounds; everything else is padding. `src`
+/// is the input offset read by output `(oh_lo, lo)`; each further output row
+/// moves it by `src_oh` and each further output column by `stride[1]`.
+struct ColRow {
+    r: usize,
+    oh: (usize, usize),
+    lo: usize,
+    hi: usize,
+    src: usize,
+    src_oh: usize,
+}
+
+/// Calls `f` for every row of the im2col matrix, in order.
+fn for_each_col_row(g: &Conv2dGeom, mut f: impl FnMut(ColRow)) {
+    let (oh_n, ow_n) = (g.out_h(), g.out_w());
     let [sh, sw] = g.stride;
     let [ph, pw] = g.padding;
     for ci in 0..g.c_in {
@@ -103,39 +113,92 @@ fn for_each_segment(g: &Conv2dGeom, mut f: impl FnMut(usize, Option<(usize, usiz
             for kj in 0..g.kw {
                 let r = (ci * g.kh + ki) * g.kw + kj;
                 let (lo, hi) = valid_range(ow_n, g.w, kj, sw, pw);
-                for oh in 0..oh_n {
-                    let seg = r * p + oh * ow_n;
-                    if oh < oh_lo || oh >= oh_hi || lo == hi {
-                        f(seg, None);
-                    } else {
-                        let ih = oh * sh + ki - ph;
-                        // lo * sw + kj >= pw by construction of `lo`.
-                        f(
-                            seg,
-                            Some(((ci * g.h + ih) * g.w + lo * sw + kj - pw, lo, hi)),
-                        );
-                    }
-                }
+                let (oh, src) = if lo == hi || oh_lo == oh_hi {
+                    ((0, 0), 0)
+                } else {
+                    // oh_lo * sh + ki >= ph and lo * sw + kj >= pw by
+                    // construction of the valid ranges.
+                    let ih = oh_lo * sh + ki - ph;
+                    ((oh_lo, oh_hi), (ci * g.h + ih) * g.w + lo * sw + kj - pw)
+                };
+                f(ColRow {
+                    r,
+                    oh,
+                    lo,
+                    hi,
+                    src,
+                    src_oh: sh * g.w,
+                });
             }
         }
     }
 }
 
+/// `dst.copy_from_slice(src)` without a `memcpy` call for short runs (an
+/// im2col segment is one output row, often 5-30 floats): two overlapping
+/// fixed-width copies cover any length between the width and twice it.
+#[inline(always)]
+fn copy_run(dst: &mut [f32], src: &[f32]) {
+    let n = dst.len();
+    let src = &src[..n];
+    macro_rules! pair {
+        ($w:expr) => {{
+            dst[..$w].copy_from_slice(&src[..$w]);
+            dst[n - $w..].copy_from_slice(&src[n - $w..]);
+        }};
+    }
+    match n {
+        0..=3 => dst.iter_mut().zip(src).for_each(|(d, s)| *d = *s),
+        4..=8 => pair!(4),
+        9..=16 => pair!(8),
+        17..=32 => pair!(16),
+        33..=64 => pair!(32),
+        _ => dst.copy_from_slice(src),
+    }
+}
+
+/// Sum of a slice with 16 independent accumulators (vectorisable, unlike a
+/// sequential `iter().sum()`).
+fn sum(v: &[f32]) -> f32 {
+    let mut acc = [0.0f32; 16];
+    let mut chunks = v.chunks_exact(16);
+    for c in &mut chunks {
+        acc.iter_mut().zip(c).for_each(|(a, x)| *a += *x);
+    }
+    acc.iter().sum::<f32>() + chunks.remainder().iter().sum::<f32>()
+}
+
 /// `cols[K, P]` = receptive fields of one sample `x_n[c_in, h, w]`.
 fn im2col(g: &Conv2dGeom, x_n: &[f32], cols: &mut [f32]) {
-    let (ow_n, sw) = (g.out_w(), g.stride[1]);
-    for_each_segment(g, |seg, src| {
-        let seg = &mut cols[seg..seg + ow_n];
-        match src {
-            None => seg.fill(0.0),
-            Some((start, lo, hi)) => {
+    let (ow_n, p, sw) = (g.out_w(), g.p_dim(), g.stride[1]);
+    for_each_col_row(g, |row| {
+        let ColRow {
+            r,
+            oh: (oh_lo, oh_hi),
+            lo,
+            hi,
+            src,
+            src_oh,
+        } = row;
+        let dst = &mut cols[r * p..(r + 1) * p];
+        dst[..oh_lo * ow_n].fill(0.0);
+        dst[oh_hi * ow_n..].fill(0.0);
+        let width = hi - lo;
+        for (i, seg) in dst[oh_lo * ow_n..oh_hi * ow_n]
+            .chunks_exact_mut(ow_n)
+            .enumerate()
+        {
+            let start = src + i * src_oh;
+            if lo > 0 {
                 seg[..lo].fill(0.0);
-                if sw == 1 {
-                    seg[lo..hi].copy_from_slice(&x_n[start..start + (hi - lo)]);
-                } else {
-                    let src = x_n[start..].iter().step_by(sw);
-                    seg[lo..hi].iter_mut().zip(src).for_each(|(d, s)| *d = *s);
-                }
+            }
+            if sw == 1 {
+                copy_run(&mut seg[lo..hi], &x_n[start..start + width]);
+            } else {
+                let s = x_n[start..].iter().step_by(sw);
+                seg[lo..hi].iter_mut().zip(s).for_each(|(d, s)| *d = *s);
+            }
+            if hi < ow_n {
                 seg[hi..].fill(0.0);
             }
         }
@@ -144,16 +207,25 @@ fn im2col(g: &Conv2dGeom, x_n: &[f32], cols: &mut [f32]) {
 
 /// `grad_x_n[c_in, h, w] +=` scatter of `cols[K, P]` (adjoint of im2col).
 fn col2im_add(g: &Conv2dGeom, cols: &[f32], grad_x_n: &mut [f32]) {
-    let sw = g.stride[1];
-    for_each_segment(g, |seg, src| {
-        if let Some((start, lo, hi)) = src {
-            let seg = &cols[seg + lo..seg + hi];
+    let (ow_n, p, sw) = (g.out_w(), g.p_dim(), g.stride[1]);
+    for_each_col_row(g, |row| {
+        let ColRow {
+            r,
+            oh: (oh_lo, oh_hi),
+            lo,
+            hi,
+            src,
+            src_oh,
+        } = row;
+        let rows = &cols[r * p + oh_lo * ow_n..r * p + oh_hi * ow_n];
+        for (i, seg) in rows.chunks_exact(ow_n).enumerate() {
+            let start = src + i * src_oh;
             if sw == 1 {
                 let dst = &mut grad_x_n[start..start + (hi - lo)];
-                dst.iter_mut().zip(seg).for_each(|(d, s)| *d += *s);
+                dst.iter_mut().zip(&seg[lo..hi]).for_each(|(d, s)| *d += *s);
             } else {
                 let dst = grad_x_n[start..].iter_mut().step_by(sw);
-                dst.zip(seg).for_each(|(d, s)| *d += *s);
+                dst.zip(&seg[lo..hi]).for_each(|(d, s)| *d += *s);
             }
         }
     });
@@ -258,7 +330,7 @@ fn backward_weight_sample(
     gemm(g.c_out, p, kd, 1.0, go_n, false, cols, true, 1.0, gw).expect(SHAPES_OK);
     if let Some(gb) = gb {
         for (acc, row) in gb.iter_mut().zip(go_n.chunks_exact(p)) {
-            *acc += row.iter().sum::<f32>();
+            *acc += sum(row);
         }
     }
 }

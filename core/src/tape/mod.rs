@@ -189,6 +189,35 @@ impl Tape {
         Ok(self.nodes.len() - 1)
     }
 
+    /// A copy of this tape in which some leaves hold other values, and every node that
+    /// depends on them is evaluated again ("what if this layer's weights were different?").
+    /// Nodes that do not depend on a replaced leaf share their values with this tape.
+    pub fn rerun_with(&self, replacements: &[(NodeId, Tensor)]) -> Result<Tape> {
+        let mut out = self.clone();
+        let mut changed = vec![false; self.nodes.len()];
+        for (id, value) in replacements {
+            let node = self.node(*id)?;
+            if !matches!(node.op, Op::Leaf { .. }) || node.value.shape() != value.shape() {
+                return Err(Error::shape(
+                    "rerun_with",
+                    &[node.value.shape(), value.shape()],
+                    format!("node {id} must be a leaf and keep its shape"),
+                ));
+            }
+            out.nodes[*id].value = value.clone();
+            changed[*id] = true;
+        }
+        for id in 0..out.nodes.len() {
+            if out.nodes[id].op.inputs().iter().any(|&i| changed[i]) {
+                let (value, saved) = forward::eval(&out, &out.nodes[id].op)?;
+                out.nodes[id].value = value;
+                out.nodes[id].saved = saved;
+                changed[id] = true;
+            }
+        }
+        Ok(out)
+    }
+
     /// `a + b` (broadcasting).
     pub fn add(&mut self, a: NodeId, b: NodeId) -> Result<NodeId> {
         self.record(Op::Add(a, b))

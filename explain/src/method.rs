@@ -1,0 +1,385 @@
+//! Attribution methods: what `relprop explain --method M` runs.
+//!
+//! LRP-type methods record the forward pass once and walk it back with a composite's rules;
+//! they differ only in the seed (LRP, SGLRP, CLRP1) or in a second walk (CLRP2, two-pass SGLRP).
+
+use crate::attributors;
+use crate::audit::Audit;
+use crate::composite::{Composite, RuleMap};
+use crate::seed::{Seed, Targets};
+use relprop_core::{Error, Exact, NodeId, Op, Result, RuleSet, Signals, Tape, Tensor};
+use relprop_nn::{Mode, Module};
+
+/// A forward pass recorded for explanation (parameters are constants on this tape).
+pub struct Recorded {
+    /// The tape.
+    pub tape: Tape,
+    /// The input node (labelled `input`).
+    pub input: NodeId,
+    /// The logits node.
+    pub output: NodeId,
+}
+
+impl Recorded {
+    /// The logits `[n, classes]`.
+    pub fn logits(&self) -> &Tensor {
+        &self.tape.nodes()[self.output].value
+    }
+
+    /// Walks back from the logits with `seed` and `rules`; returns the input relevance too.
+    pub fn walk(&self, seed: &Tensor, rules: &dyn RuleSet) -> Result<(Tensor, Signals)> {
+        let signals = self.tape.backward(self.output, seed, rules)?;
+        let r = signals.get_or_zeros(&self.tape, self.input)?;
+        Ok((r, signals))
+    }
+}
+
+/// Records `model` on `x` in evaluation mode.
+pub fn record(model: &dyn Module, x: &Tensor) -> Result<Recorded> {
+    let mut tape = Tape::for_inference();
+    let input = tape.leaf(x.clone());
+    tape.set_label(input, "input")?;
+    let output = model.forward(&mut tape, input, Mode::Eval)?;
+    let shape = tape.value(output)?.shape();
+    if shape.len() != 2 || shape[0] != x.shape()[0] {
+        return Err(Error::shape(
+            "explain",
+            &[x.shape(), shape],
+            "the model must map [n, ...] inputs to [n, classes] logits",
+        ));
+    }
+    Ok(Recorded {
+        tape,
+        input,
+        output,
+    })
+}
+
+/// An attribution method and its settings.
+#[derive(Clone)]
+pub enum Method {
+    /// The gradient of the target logit (saliency).
+    Gradient,
+    /// Input times gradient.
+    GradientXInput,
+    /// Mean gradient over noisy copies of the input.
+    SmoothGrad {
+        /// Number of noisy samples.
+        samples: usize,
+        /// Noise standard deviation relative to the input's value range.
+        noise: f32,
+        /// Random seed of the noise.
+        seed: u64,
+    },
+    /// Path-integrated gradients from a baseline.
+    IntegratedGradients {
+        /// Riemann steps along the path.
+        steps: usize,
+        /// Constant baseline value (0: a black image).
+        baseline: f32,
+    },
+    /// Grad-CAM at a conv layer (default: the last conv layer), upsampled to the input.
+    GradCam {
+        /// Label of the conv layer.
+        layer: Option<String>,
+    },
+    /// Drop in the target logit when a window is occluded with zeros.
+    Occlusion {
+        /// Window side.
+        window: usize,
+        /// Step between windows.
+        stride: usize,
+    },
+    /// LRP with a composite and a seed (one-hot `e_t` by default).
+    Lrp {
+        /// Rules.
+        composite: Composite,
+        /// Seed on the logits.
+        seed: Seed,
+    },
+    /// SGLRP, single signed pass: seed `y_t (e_t - y)`.
+    Sglrp {
+        /// Rules.
+        composite: Composite,
+    },
+    /// SGLRP as in the authors' code: target map minus the rescaled dual map.
+    SglrpTwoPass {
+        /// Rules.
+        composite: Composite,
+        /// Keep only the positive part of the result.
+        positive_only: bool,
+    },
+    /// CLRP type 1: `relu(R(S_t e_t) - R(dual))`, one pass.
+    Clrp1 {
+        /// Rules.
+        composite: Composite,
+    },
+    /// CLRP type 2: `relu(R(model) - R(model with negated output layer))`, two passes.
+    Clrp2 {
+        /// Rules.
+        composite: Composite,
+    },
+}
+
+/// The result of an attribution.
+pub struct Attribution {
+    /// Input relevance, the input's shape.
+    pub relevance: Tensor,
+    /// The model's logits.
+    pub logits: Tensor,
+    /// The explained class per sample.
+    pub targets: Vec<usize>,
+    /// Per-layer relevance sums and conservation errors.
+    pub audit: Audit,
+}
+
+/// Explains `model` at `x` for `targets` with `method`.
+pub fn explain(
+    model: &dyn Module,
+    x: &Tensor,
+    targets: &Targets,
+    method: &Method,
+) -> Result<Attribution> {
+    let rec = record(model, x)?;
+    let logits = rec.logits().clone();
+    let t = targets.resolve(&logits)?;
+    let (relevance, audit) = match method {
+        Method::Gradient | Method::GradientXInput => {
+            let seed = Seed::OneHot.build(&logits, &t)?.seed;
+            let (g, signals) = rec.walk(&seed, &Exact)?;
+            let audit = Audit::new(
+                "gradient",
+                &rec.tape,
+                rec.input,
+                &[(vec![1.0; t.len()], &signals)],
+                &seed,
+            );
+            match method {
+                Method::Gradient => (g, audit),
+                _ => (g.mul(x)?, audit),
+            }
+        }
+        Method::Lrp { composite, seed } => {
+            let built = seed.build(&logits, &t)?;
+            lrp_pass(
+                &rec,
+                composite,
+                &built.seed,
+                built.notes,
+                &format!("lrp {}", composite.name),
+            )?
+        }
+        Method::Sglrp { composite } => {
+            let built = Seed::SoftmaxGradient.build(&logits, &t)?;
+            lrp_pass(
+                &rec,
+                composite,
+                &built.seed,
+                built.notes,
+                &format!("sglrp {}", composite.name),
+            )?
+        }
+        Method::Clrp1 { composite } => {
+            let built = Seed::Contrastive.build(&logits, &t)?;
+            let (r, mut audit) = lrp_pass(
+                &rec,
+                composite,
+                &built.seed,
+                built.notes,
+                &format!("clrp1 {}", composite.name),
+            )?;
+            audit.notes.push(
+                "CLRP keeps the positive part of the map; the audit shows the signed map".into(),
+            );
+            (r.relu(), audit)
+        }
+        Method::Clrp2 { composite } => clrp2(&rec, composite, &logits, &t)?,
+        Method::SglrpTwoPass {
+            composite,
+            positive_only,
+        } => sglrp_two_pass(&rec, composite, &logits, &t, *positive_only)?,
+        Method::SmoothGrad {
+            samples,
+            noise,
+            seed,
+        } => (
+            attributors::smoothgrad(model, x, &t, *samples, *noise, *seed)?,
+            Audit::default(),
+        ),
+        Method::IntegratedGradients { steps, baseline } => (
+            attributors::integrated_gradients(model, x, &t, *steps, *baseline)?,
+            Audit::default(),
+        ),
+        Method::GradCam { layer } => (
+            attributors::grad_cam(model, x, &t, layer.as_deref())?,
+            Audit::default(),
+        ),
+        Method::Occlusion { window, stride } => (
+            attributors::occlusion(model, x, &t, *window, *stride)?,
+            Audit::default(),
+        ),
+    };
+    if !relevance.all_finite() {
+        return Err(Error::invalid(
+            "explain",
+            "the attribution is not finite (is the input finite?)",
+        ));
+    }
+    Ok(Attribution {
+        relevance,
+        logits,
+        targets: t,
+        audit,
+    })
+}
+
+/// One LRP walk with `seed`: the input relevance and its audit.
+fn lrp_pass(
+    rec: &Recorded,
+    composite: &Composite,
+    seed: &Tensor,
+    notes: Vec<String>,
+    name: &str,
+) -> Result<(Tensor, Audit)> {
+    let rules = composite.resolve(&rec.tape);
+    let (r, signals) = rec.walk(seed, &rules)?;
+    let n = seed.shape()[0];
+    let mut audit = Audit::new(
+        name,
+        &rec.tape,
+        rec.input,
+        &[(vec![1.0; n], &signals)],
+        seed,
+    );
+    audit.notes = notes;
+    Ok((r, audit))
+}
+
+/// The weight and bias of the last linear or conv node: CLRP2 negates them.
+fn output_layer(tape: &Tape, output: NodeId) -> Result<(NodeId, Option<NodeId>)> {
+    tape.nodes()[..=output]
+        .iter()
+        .rev()
+        .find_map(|n| match &n.op {
+            Op::Linear { w, b, .. } | Op::Conv2d { w, b, .. } => Some((*w, *b)),
+            _ => None,
+        })
+        .ok_or_else(|| Error::invalid("clrp2", "the model has no linear or conv layer to negate"))
+}
+
+/// CLRP2: the same seed `S_t e_t` through the model and through its dual (output layer negated).
+fn clrp2(
+    rec: &Recorded,
+    composite: &Composite,
+    logits: &Tensor,
+    t: &[usize],
+) -> Result<(Tensor, Audit)> {
+    let seed = Seed::TargetScore.build(logits, t)?.seed;
+    let (w, b) = output_layer(&rec.tape, rec.output)?;
+    let mut swaps = vec![(w, rec.tape.value(w)?.neg())];
+    if let Some(b) = b {
+        swaps.push((b, rec.tape.value(b)?.neg()));
+    }
+    let dual = Recorded {
+        tape: rec.tape.rerun_with(&swaps)?,
+        input: rec.input,
+        output: rec.output,
+    };
+    let rules: RuleMap = composite.resolve(&rec.tape);
+    let (r_target, s_target) = rec.walk(&seed, &rules)?;
+    let (r_dual, s_dual) = dual.walk(&seed, &rules)?;
+    let n = t.len();
+    let mut audit = Audit::new(
+        &format!("clrp2 {}", composite.name),
+        &rec.tape,
+        rec.input,
+        &[(vec![1.0; n], &s_target), (vec![-1.0; n], &s_dual)],
+        &Tensor::zeros(seed.shape()),
+    );
+    audit
+        .notes
+        .push("CLRP2 target pass minus dual pass (signed, before the positive part)".into());
+    Ok((r_target.sub(&r_dual)?.relu(), audit))
+}
+
+/// Two-pass SGLRP: target map `T` (seed `(y_t(1-y_t) + 1e-8) e_t`) minus the dual map `O`
+/// (seed `y_t y_n` on the other classes) rescaled so the result sums to exactly 0 per image.
+fn sglrp_two_pass(
+    rec: &Recorded,
+    composite: &Composite,
+    logits: &Tensor,
+    t: &[usize],
+    positive_only: bool,
+) -> Result<(Tensor, Audit)> {
+    let (n, c) = (logits.shape()[0], logits.shape()[1]);
+    let y = logits.softmax(1)?;
+    let (mut target, mut dual) = (vec![0.0f32; n * c], vec![0.0f32; n * c]);
+    let mut notes = Vec::new();
+    for i in 0..n {
+        let row = &y.data()[i * c..(i + 1) * c];
+        let yt = row[t[i]];
+        if yt == 1.0 {
+            notes.push(format!(
+                "sample {i}: softmax saturated (y_t = 1 in f32), map is zero"
+            ));
+            continue;
+        }
+        target[i * c + t[i]] = yt * (1.0 - yt) + 1e-8;
+        for k in (0..c).filter(|&k| k != t[i]) {
+            dual[i * c + k] = yt * row[k];
+        }
+    }
+    let (target, dual) = (
+        Tensor::from_vec(target, &[n, c])?,
+        Tensor::from_vec(dual, &[n, c])?,
+    );
+    let rules = composite.resolve(&rec.tape);
+    let (r_t, s_t) = rec.walk(&target, &rules)?;
+    let (r_o, s_o) = rec.walk(&dual, &rules)?;
+    let (sum_t, sum_o) = (
+        crate::audit::per_sample_sums(&r_t),
+        crate::audit::per_sample_sums(&r_o),
+    );
+    let per = r_t.numel() / n.max(1);
+    let mut out = vec![0.0f32; r_t.numel()];
+    let mut scale = vec![0.0f64; n];
+    for i in 0..n {
+        if sum_o[i] == 0.0 {
+            if target.data()[i * c..(i + 1) * c].iter().any(|&v| v != 0.0) {
+                notes.push(format!(
+                    "sample {i}: the dual map sums to 0, so it cannot be rescaled; map is zero"
+                ));
+            }
+            continue;
+        }
+        scale[i] = sum_t[i] / sum_o[i];
+        let range = i * per..(i + 1) * per;
+        for ((o, &t), &d) in out[range.clone()]
+            .iter_mut()
+            .zip(&r_t.data()[range.clone()])
+            .zip(&r_o.data()[range])
+        {
+            *o = (t as f64 - scale[i] * d as f64) as f32;
+        }
+    }
+    let mut r = Tensor::from_vec(out, r_t.shape())?;
+    if positive_only {
+        r = r.relu();
+    }
+    let combined_seed = target.sub(&dual.mul(&Tensor::from_vec(
+        scale.iter().map(|&s| s as f32).collect(),
+        &[n, 1],
+    )?)?)?;
+    let mut audit = Audit::new(
+        &format!("sglrp-two-pass {}", composite.name),
+        &rec.tape,
+        rec.input,
+        &[
+            (vec![1.0; n], &s_t),
+            (scale.iter().map(|s| -s).collect(), &s_o),
+        ],
+        &combined_seed,
+    );
+    audit.notes = notes;
+    Ok((r, audit))
+}

@@ -1,0 +1,323 @@
+//! The one recipe every affine LRP rule follows, written once.
+//!
+//! For a layer `z = W x + b` (linear or conv) and the relevance `R` at its output:
+//! 1. **modify** the input and the parameters (one set of modifications per *branch*),
+//! 2. **recompute z** for each branch with the layer's own kernel,
+//! 3. **divide** `R` by the stabilised sum of the branches' z (per *group* of branches),
+//! 4. take the **vector-Jacobian product** of each branch (the layer's own input gradient),
+//! 5. **multiply by the (modified) input** of the branch,
+//! 6. **sum** over branches, each group weighted by its coefficient.
+//!
+//! LRP-0, Epsilon, ZPlus, AlphaBeta, Gamma, ZBox, WSquare and Flat are all configurations
+//! of [`BasicRule`]; see `rules::family` for them.
+
+use relprop_core::{Conv2dSpec, Error, NodeId, Op, Result, Rule, Tape, Tensor};
+use std::sync::Arc;
+
+/// `v + eps * sign(v)` with `sign(0) = +1`: keeps a denominator away from 0, as Zennit does.
+pub fn stabilize(v: &Tensor, eps: f32) -> Tensor {
+    v.map(|z| if z >= 0.0 { z + eps } else { z - eps })
+}
+
+/// How a branch modifies the layer input `x`.
+#[derive(Clone)]
+pub enum InputMod {
+    /// `x` itself.
+    Identity,
+    /// `max(x, 0)`.
+    Positive,
+    /// `min(x, 0)`.
+    Negative,
+    /// All ones (WSquare, Flat: the input is ignored).
+    Ones,
+    /// A fixed tensor broadcast over the batch: a scalar, or one sample's shape (ZBox bounds).
+    Fill(Tensor),
+    /// Anything else.
+    Custom(Arc<dyn Fn(&Tensor) -> Tensor + Send + Sync>),
+}
+
+/// How a branch modifies a parameter (weight or bias).
+#[derive(Clone)]
+pub enum ParamMod {
+    /// Unchanged.
+    Identity,
+    /// `max(p, 0)`.
+    Positive,
+    /// `min(p, 0)`.
+    Negative,
+    /// All zeros (for a bias: no bias).
+    Zero,
+    /// All ones.
+    Ones,
+    /// `p^2`.
+    Square,
+    /// `p + gamma * max(p, 0)` (`positive`) or `p + gamma * min(p, 0)`.
+    Gamma {
+        /// Weight of the added part.
+        gamma: f32,
+        /// Add the positive (true) or the negative (false) part.
+        positive: bool,
+    },
+    /// Anything else.
+    Custom(Arc<dyn Fn(&Tensor) -> Tensor + Send + Sync>),
+}
+
+impl ParamMod {
+    /// Applies the modification (`None` when the result is all zeros and can be skipped).
+    fn apply(&self, p: &Tensor) -> Option<Tensor> {
+        Some(match self {
+            ParamMod::Identity => p.clone(),
+            ParamMod::Positive => p.relu(),
+            ParamMod::Negative => p.neg_part(),
+            ParamMod::Zero => return None,
+            ParamMod::Ones => Tensor::ones(p.shape()),
+            ParamMod::Square => p.square(),
+            ParamMod::Gamma { gamma, positive } => {
+                let g = *gamma;
+                if *positive {
+                    p.map(|v| v + g * v.max(0.0))
+                } else {
+                    p.map(|v| v + g * v.min(0.0))
+                }
+            }
+            ParamMod::Custom(f) => f(p),
+        })
+    }
+}
+
+/// One modified copy of the layer: its input, weight and bias modifications, and whether
+/// it is added or subtracted (ZBox subtracts its bound branches).
+#[derive(Clone)]
+pub struct Branch {
+    /// Input modification.
+    pub input: InputMod,
+    /// Weight modification.
+    pub weight: ParamMod,
+    /// Bias modification.
+    pub bias: ParamMod,
+    /// `+1` or `-1`: the sign of this branch in both the denominator and the result.
+    pub sign: f32,
+}
+
+impl Branch {
+    /// A branch with sign `+1`.
+    pub fn new(input: InputMod, weight: ParamMod, bias: ParamMod) -> Self {
+        Branch {
+            input,
+            weight,
+            bias,
+            sign: 1.0,
+        }
+    }
+
+    /// The same branch, subtracted.
+    pub fn negated(mut self) -> Self {
+        self.sign = -self.sign;
+        self
+    }
+}
+
+/// Which outputs a group of branches explains (Gamma splits by the sign of the output).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Gate {
+    /// Every output.
+    All,
+    /// Outputs whose original pre-activation is positive.
+    OutputPositive,
+    /// Outputs whose original pre-activation is negative.
+    OutputNegative,
+}
+
+/// Branches sharing one denominator, weighted by a coefficient in the result.
+#[derive(Clone)]
+pub struct Group {
+    /// The branches whose z are summed into the denominator.
+    pub branches: Vec<Branch>,
+    /// Coefficient of this group's relevance (AlphaBeta: `alpha` and `-beta`).
+    pub coefficient: f32,
+    /// Which outputs the group explains.
+    pub gate: Gate,
+    /// Stabiliser epsilon of the denominator.
+    pub epsilon: f32,
+}
+
+/// An affine LRP rule as data: groups of modified branches (see the module docs).
+#[derive(Clone)]
+pub struct BasicRule {
+    /// Name shown in audits, e.g. `epsilon(1e-6)`.
+    pub name: String,
+    /// The groups whose results are summed.
+    pub groups: Vec<Group>,
+}
+
+/// The parts of an affine node (linear or conv) that the recipe needs.
+pub struct Affine<'a> {
+    x: &'a Tensor,
+    w: &'a Tensor,
+    b: Option<&'a Tensor>,
+    out: &'a Tensor,
+    conv: Option<Conv2dSpec>,
+}
+
+impl<'a> Affine<'a> {
+    /// Reads node `id`, which must be a `linear` or `conv2d` node.
+    pub fn of(tape: &'a Tape, id: NodeId) -> Result<Self> {
+        let node = tape.node(id)?;
+        let (x, w, b, conv) = match &node.op {
+            Op::Linear { x, w, b } => (*x, *w, *b, None),
+            Op::Conv2d { x, w, b, spec } => (*x, *w, *b, Some(*spec)),
+            _ => {
+                return Err(Error::Backward {
+                    op: node.describe(),
+                    reason: "this rule applies to linear and conv2d layers only".into(),
+                })
+            }
+        };
+        Ok(Affine {
+            x: tape.value(x)?,
+            w: tape.value(w)?,
+            b: b.map(|b| tape.value(b)).transpose()?,
+            out: &node.value,
+            conv,
+        })
+    }
+
+    /// The layer input.
+    pub fn input(&self) -> &Tensor {
+        self.x
+    }
+
+    /// The layer's forward kernel with other parameters.
+    pub fn forward(&self, x: &Tensor, w: &Tensor, b: Option<&Tensor>) -> Result<Tensor> {
+        match &self.conv {
+            Some(spec) => x.conv2d(w, b, spec),
+            None => x.linear(w, b),
+        }
+    }
+
+    /// The layer's input VJP `J_W^T(g)` with weight `w`.
+    pub fn vjp(&self, g: &Tensor, w: &Tensor) -> Result<Tensor> {
+        match &self.conv {
+            Some(spec) => Tensor::conv2d_input_grad(g, w, self.x.shape(), spec),
+            None => g.matmul(w),
+        }
+    }
+
+    /// The modified input of a branch (`None` when it is all zeros).
+    fn modified_input(&self, m: &InputMod) -> Result<Option<Tensor>> {
+        let x = self.x;
+        let t = match m {
+            InputMod::Identity => x.clone(),
+            InputMod::Positive => x.relu(),
+            InputMod::Negative => x.neg_part(),
+            InputMod::Ones => Tensor::ones(x.shape()),
+            InputMod::Fill(v) => fill_like(v, x)?,
+            InputMod::Custom(f) => f(x),
+        };
+        // After a ReLU, x- is all zeros: skipping it halves ZPlus and AlphaBeta.
+        let zero = matches!(m, InputMod::Negative | InputMod::Positive)
+            && t.data().iter().all(|&v| v == 0.0);
+        Ok((!zero).then_some(t))
+    }
+}
+
+/// Broadcasts a scalar or one sample's worth of values over the batch of `x`.
+fn fill_like(v: &Tensor, x: &Tensor) -> Result<Tensor> {
+    let per_sample: usize = x.shape()[1..].iter().product();
+    let shaped = if v.numel() == 1 {
+        Tensor::full(x.shape(), v.data()[0])
+    } else if v.numel() == per_sample {
+        let mut one = x.shape().to_vec();
+        one[0] = 1;
+        v.reshape(&one)?.broadcast_to(x.shape())?
+    } else {
+        return Err(Error::shape(
+            "zbox bounds",
+            &[v.shape(), x.shape()],
+            "bounds must be a scalar or one input sample's shape",
+        ));
+    };
+    Ok(shaped)
+}
+
+impl BasicRule {
+    /// Applies the recipe to affine node `id` with output relevance `r`.
+    pub fn relevance(&self, tape: &Tape, id: NodeId, r: &Tensor) -> Result<Tensor> {
+        let layer = Affine::of(tape, id)?;
+        let mut total: Option<Tensor> = None;
+        for group in &self.groups {
+            // Steps 1-2: modify and recompute z for every branch of the group.
+            let mut parts = Vec::new();
+            let mut z: Option<Tensor> = None;
+            for br in &group.branches {
+                let Some(x) = layer.modified_input(&br.input)? else {
+                    continue;
+                };
+                let Some(w) = br.weight.apply(layer.w) else {
+                    continue;
+                };
+                let b = layer.b.and_then(|b| br.bias.apply(b));
+                let unmodified = matches!(
+                    (&br.input, &br.weight, &br.bias),
+                    (InputMod::Identity, ParamMod::Identity, ParamMod::Identity)
+                );
+                // The plain branch's z is the recorded output: no second forward pass.
+                let zb = if unmodified {
+                    layer.out.clone()
+                } else {
+                    layer.forward(&x, &w, b.as_ref())?
+                };
+                let zb = if br.sign < 0.0 { zb.neg() } else { zb };
+                z = Some(match z {
+                    Some(acc) => acc.add(&zb)?,
+                    None => zb,
+                });
+                parts.push((x, w, br.sign));
+            }
+            let Some(z) = z else { continue };
+            // Step 3: divide by the stabilised z, keeping only the gated outputs.
+            let eps = group.epsilon;
+            // eps = 0 is LRP-0: there 0/0 is taken as 0, matching the ReLU derivative at 0.
+            let divide = move |r: f32, z: f32| match (eps == 0.0, z == 0.0) {
+                (true, true) => 0.0,
+                _ => r / if z >= 0.0 { z + eps } else { z - eps },
+            };
+            let s = match group.gate {
+                Gate::All => r.zip_with(&z, "lrp", divide)?,
+                Gate::OutputPositive | Gate::OutputNegative => {
+                    let keep_positive = group.gate == Gate::OutputPositive;
+                    let ratio = r.zip_with(&z, "lrp", divide)?;
+                    ratio.zip_with(layer.out, "lrp gate", |s, o| {
+                        if (o > 0.0) == keep_positive && o != 0.0 {
+                            s
+                        } else {
+                            0.0
+                        }
+                    })?
+                }
+            };
+            // Steps 4-6: VJP per branch, times the branch input, signed, summed, weighted.
+            for (x, w, sign) in parts {
+                let contribution = x
+                    .mul(&layer.vjp(&s, &w)?)?
+                    .mul_scalar(sign * group.coefficient);
+                total = Some(match total {
+                    Some(acc) => acc.add(&contribution)?,
+                    None => contribution,
+                });
+            }
+        }
+        Ok(total.unwrap_or_else(|| Tensor::zeros(layer.x.shape())))
+    }
+}
+
+impl Rule for BasicRule {
+    fn backward(&self, tape: &Tape, id: NodeId, signal: &Tensor) -> Result<Vec<Option<Tensor>>> {
+        let r = self.relevance(tape, id, signal)?;
+        // Relevance flows to the layer input only, never to weights or bias.
+        let n_inputs = tape.node(id)?.op.inputs().len();
+        let mut out = vec![None; n_inputs];
+        out[0] = Some(r);
+        Ok(out)
+    }
+}

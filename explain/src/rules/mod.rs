@@ -1,0 +1,13 @@
+//! LRP rules: alternative backward functions for tape nodes.
+//!
+//! Affine layers (linear, conv2d) use [`BasicRule`], one recipe configured per rule. The
+//! nodes in between use [`Pass`] (activations), [`Norm`] (sums, average pooling) and
+//! [`Gradient`] (max pooling, reshapes).
+
+mod affine;
+mod family;
+mod simple;
+
+pub use affine::{stabilize, Affine, BasicRule, Branch, Gate, Group, InputMod, ParamMod};
+pub use family::STABILIZER;
+pub use simple::{Gradient, Norm, Pass, Unsupported};

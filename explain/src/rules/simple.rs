@@ -1,0 +1,80 @@
+//! Rules for the nodes between layers: activations, sums, pooling, reshapes.
+
+use super::affine::stabilize;
+use super::family::STABILIZER;
+use relprop_core::{vjp, Error, NodeId, Op, Result, Rule, Tape, Tensor};
+
+/// Passes relevance through unchanged: ReLU and other elementwise activations.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Pass;
+
+impl Rule for Pass {
+    fn backward(&self, tape: &Tape, id: NodeId, signal: &Tensor) -> Result<Vec<Option<Tensor>>> {
+        let n = tape.node(id)?.op.inputs().len();
+        let mut out = vec![None; n];
+        out[0] = Some(signal.clone());
+        Ok(out)
+    }
+}
+
+/// The exact derivative, chosen on purpose: max pooling (winner takes all, as Zennit) and
+/// shape changes (reshape, flatten, permute), which move values without mixing them.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Gradient;
+
+impl Rule for Gradient {
+    fn backward(&self, tape: &Tape, id: NodeId, signal: &Tensor) -> Result<Vec<Option<Tensor>>> {
+        vjp(tape, id, signal)
+    }
+}
+
+/// Proportional split for sums and average pooling: each input term receives relevance in
+/// proportion to its contribution, `R_a = a / s(a + b) * R`.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Norm;
+
+impl Rule for Norm {
+    fn backward(&self, tape: &Tape, id: NodeId, signal: &Tensor) -> Result<Vec<Option<Tensor>>> {
+        let node = tape.node(id)?;
+        let s = signal.div(&stabilize(&node.value, STABILIZER))?;
+        match &node.op {
+            Op::Add(a, b) => {
+                let share = |x: NodeId| -> Result<Option<Tensor>> {
+                    let v = tape.value(x)?;
+                    Ok(Some(v.mul(&s)?.sum_to(v.shape())?))
+                };
+                Ok(vec![share(*a)?, share(*b)?])
+            }
+            Op::AvgPool2d { x, spec } => {
+                let v = tape.value(*x)?;
+                Ok(vec![Some(v.mul(&Tensor::avg_pool2d_grad(
+                    &s,
+                    v.shape(),
+                    spec,
+                )?)?)])
+            }
+            _ => Err(Error::Backward {
+                op: node.describe(),
+                reason: "the Norm rule applies to add and avg_pool2d nodes".into(),
+            }),
+        }
+    }
+}
+
+/// Stands for "no rule was chosen for this op": reaching it is an error that names the op,
+/// never a silent fall-back to the derivative (which would, e.g., double relevance at a sum).
+#[derive(Clone, Debug)]
+pub struct Unsupported;
+
+impl Rule for Unsupported {
+    fn backward(&self, tape: &Tape, id: NodeId, _signal: &Tensor) -> Result<Vec<Option<Tensor>>> {
+        let node = tape.node(id)?;
+        Err(Error::Backward {
+            op: node.describe(),
+            reason: format!(
+                "the composite has no rule for {} nodes (fold BatchNorm with a canonizer, or map a rule to this op)",
+                node.op.name()
+            ),
+        })
+    }
+}

@@ -1,0 +1,295 @@
+//! Array and model file I/O: NumPy `.npy`, safetensors, and relprop's own checkpoints.
+//!
+//! Three formats, one error type:
+//!
+//! - [`npy`]: single arrays as NumPy writes them (`np.save` / `np.load`), for inputs,
+//!   labels and relevance maps exchanged with Python.
+//! - [`safetensors`]: named tensors by PyTorch `state_dict` name, for importing reference
+//!   weights and exporting trained ones.
+//! - [`checkpoint`]: relprop's own format, which also records the architecture name and
+//!   training metadata and carries a CRC32 so a damaged file is refused, not half-loaded.
+//!
+//! Every loader treats its input as untrusted: it never panics, and it checks each
+//! declared size against the bytes actually present before allocating, so a corrupt or
+//! hostile file costs at most a small multiple of its own length in memory. All failures
+//! are reported as [`IoError`], whose messages are written for the person who picked the
+//! file. Every writer goes through [`write_atomic`], so an interrupted save leaves the
+//! previous file intact.
+
+mod array;
+pub mod checkpoint;
+pub mod npy;
+pub mod safetensors;
+
+#[cfg(test)]
+mod tests;
+
+pub use self::array::Array;
+pub(crate) use self::array::{checked_numel, declared_bytes};
+pub use self::checkpoint::{Checkpoint, TrainingMeta};
+pub use self::npy::{
+    npy_f32_bytes, npy_i64_bytes, parse_npy, read_npy, read_tensor, write_npy_f32, write_npy_i64,
+    NpyArray,
+};
+pub use self::safetensors::{
+    f32_params_from_bytes, load_f32_params, parse_safetensors, read_safetensors, safetensors_bytes,
+    write_safetensors,
+};
+
+use std::fmt;
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Everything that can go wrong reading or writing arrays, weights and checkpoints.
+///
+/// `what` fields name the format and the part of the file involved (for example
+/// `"npy header"` or `"safetensors tensor `x`"`), so the message alone says where to look.
+#[derive(Debug, Clone, PartialEq)]
+pub enum IoError {
+    /// The operating system refused a read, write, rename or sync.
+    Io {
+        /// The file that was being read or written.
+        path: PathBuf,
+        /// The OS error category, for callers that want to react to `NotFound` and the like.
+        kind: std::io::ErrorKind,
+        /// What was being done and the OS message.
+        message: String,
+    },
+    /// The input ends before a part it declares.
+    Truncated {
+        /// The part that is cut short.
+        what: String,
+        /// Bytes that part needs.
+        needed: u64,
+        /// Bytes actually present.
+        available: u64,
+    },
+    /// The leading bytes do not identify the expected format.
+    BadMagic {
+        /// The expected format.
+        what: String,
+    },
+    /// The format version is one this build cannot read.
+    UnsupportedVersion {
+        /// The format.
+        what: String,
+        /// The version in the file.
+        found: String,
+        /// The versions this build reads.
+        supported: String,
+    },
+    /// A checkpoint was written for a different model architecture.
+    WrongArchitecture {
+        /// The architecture the caller is loading into.
+        expected: String,
+        /// The architecture recorded in the file.
+        found: String,
+    },
+    /// The model needs a parameter that the file does not hold.
+    MissingParameter(String),
+    /// The file holds a parameter that the model does not have.
+    UnexpectedParameter(String),
+    /// A parameter's stored shape differs from the model's.
+    WrongShape {
+        /// The parameter name.
+        name: String,
+        /// The shape the model expects.
+        expected: Vec<usize>,
+        /// The shape in the file.
+        found: Vec<usize>,
+    },
+    /// An element type this loader cannot represent or was not asked for.
+    UnsupportedDtype {
+        /// The array or tensor concerned.
+        what: String,
+        /// The dtype as the file spells it (`>f4`, `BF16`, ...).
+        dtype: String,
+    },
+    /// A declared size is beyond what can be addressed or what the format allows.
+    TooLarge {
+        /// The part whose size is declared.
+        what: String,
+        /// The declared size in bytes (saturating at `u128::MAX`).
+        declared: u128,
+        /// The largest size accepted here.
+        limit: u128,
+    },
+    /// A format feature this build does not implement (Fortran order, ...).
+    Unsupported {
+        /// The format or part concerned.
+        what: String,
+        /// What is unsupported and how to avoid it.
+        reason: String,
+    },
+    /// The bytes do not follow the format.
+    Malformed {
+        /// The format or part concerned.
+        what: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A stored parameter holds NaN or an infinity.
+    NonFinite {
+        /// The parameter name.
+        name: String,
+    },
+}
+
+impl IoError {
+    /// Shorthand for [`IoError::Malformed`].
+    pub fn malformed(what: impl Into<String>, reason: impl Into<String>) -> Self {
+        IoError::Malformed {
+            what: what.into(),
+            reason: reason.into(),
+        }
+    }
+
+    /// Shorthand for [`IoError::Truncated`].
+    pub fn truncated(what: impl Into<String>, needed: usize, available: usize) -> Self {
+        IoError::Truncated {
+            what: what.into(),
+            needed: needed as u64,
+            available: available as u64,
+        }
+    }
+
+    /// An OS error while working on `path`; `doing` says what (e.g. "reading").
+    pub fn os(path: &Path, doing: &str, err: &std::io::Error) -> Self {
+        IoError::Io {
+            path: path.to_path_buf(),
+            kind: err.kind(),
+            message: format!("{doing}: {err}"),
+        }
+    }
+}
+
+impl fmt::Display for IoError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            IoError::Io { path, message, .. } => write!(f, "{}: {message}", path.display()),
+            IoError::Truncated {
+                what,
+                needed,
+                available,
+            } => write!(
+                f,
+                "{what}: file is truncated: {needed} bytes are needed but only {available} remain"
+            ),
+            IoError::BadMagic { what } => {
+                write!(f, "{what}: not a {what} file (the leading magic bytes are wrong)")
+            }
+            IoError::UnsupportedVersion {
+                what,
+                found,
+                supported,
+            } => write!(
+                f,
+                "{what}: format version {found} is not supported (this build reads {supported})"
+            ),
+            IoError::WrongArchitecture { expected, found } => write!(
+                f,
+                "checkpoint: written for architecture `{found}` but the model is `{expected}`"
+            ),
+            IoError::MissingParameter(name) => write!(
+                f,
+                "checkpoint: parameter {name} is missing (the model needs it, the file lacks it)"
+            ),
+            IoError::UnexpectedParameter(name) => write!(
+                f,
+                "checkpoint: parameter {name} is not part of the model (wrong file or architecture?)"
+            ),
+            IoError::WrongShape {
+                name,
+                expected,
+                found,
+            } => write!(
+                f,
+                "checkpoint: parameter {name} has shape {found:?} but the model expects {expected:?}"
+            ),
+            IoError::UnsupportedDtype { what, dtype } => {
+                write!(f, "{what}: element type {dtype} is not supported here")
+            }
+            IoError::TooLarge {
+                what,
+                declared,
+                limit,
+            } => {
+                let declared = if *declared == u128::MAX {
+                    format!("more than {}", u128::MAX)
+                } else {
+                    declared.to_string()
+                };
+                write!(
+                    f,
+                    "{what}: declares {declared} bytes, more than the {limit} bytes allowed here"
+                )
+            }
+            IoError::Unsupported { what, reason } => write!(f, "{what}: unsupported: {reason}"),
+            IoError::Malformed { what, reason } => write!(f, "{what}: malformed file: {reason}"),
+            IoError::NonFinite { name } => write!(
+                f,
+                "checkpoint: parameter {name} holds NaN or infinite values (the training diverged?)"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for IoError {}
+
+/// Reads a whole file, mapping OS errors to [`IoError::Io`].
+pub(crate) fn read_bytes(path: &Path) -> Result<Vec<u8>, IoError> {
+    fs::read(path).map_err(|e| IoError::os(path, "reading", &e))
+}
+
+/// Distinguishes temporary files of concurrent saves from one process (parallel tests).
+static TMP_COUNTER: AtomicU64 = AtomicU64::new(0);
+
+/// Writes `bytes` to `path` so that readers see either the old file or the complete new
+/// one, never a partial write.
+///
+/// The data goes to `<name>.tmp-<pid>-<n>` in the same directory (a rename is only atomic
+/// within one file system), is flushed to disk with `fsync`, and is then renamed over
+/// `path`. On failure the temporary file is removed and `path` is untouched.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), IoError> {
+    let file_name = path.file_name().ok_or_else(|| IoError::Io {
+        path: path.to_path_buf(),
+        kind: std::io::ErrorKind::InvalidInput,
+        message: "writing: the path does not name a file".into(),
+    })?;
+    let mut tmp_name = file_name.to_os_string();
+    let n = TMP_COUNTER.fetch_add(1, Ordering::Relaxed);
+    tmp_name.push(format!(".tmp-{}-{n}", std::process::id()));
+    let tmp = path.with_file_name(tmp_name);
+
+    let result = (|| {
+        let mut file =
+            fs::File::create(&tmp).map_err(|e| IoError::os(path, "creating temporary file", &e))?;
+        file.write_all(bytes)
+            .map_err(|e| IoError::os(path, "writing temporary file", &e))?;
+        file.sync_all()
+            .map_err(|e| IoError::os(path, "syncing temporary file", &e))?;
+        drop(file);
+        fs::rename(&tmp, path).map_err(|e| IoError::os(path, "renaming temporary file", &e))
+    })();
+    if result.is_err() {
+        // Best effort: the error that matters is the one already being returned.
+        let _ = fs::remove_file(&tmp);
+        return result;
+    }
+    // Persist the rename itself; some file systems refuse to open directories, which only
+    // weakens durability after a power cut, so that failure is ignored.
+    #[cfg(unix)]
+    if let Some(dir) = path.parent() {
+        let dir = if dir.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            dir
+        };
+        if let Ok(d) = fs::File::open(dir) {
+            let _ = d.sync_all();
+        }
+    }
+    Ok(())
+}

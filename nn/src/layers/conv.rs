@@ -1,0 +1,143 @@
+//! `Conv2d`: a 2-D convolution layer, recorded as one `conv2d` node.
+
+use super::{labelled, line};
+use crate::init;
+use crate::module::{Mode, Module, Param};
+use relprop_core::{Conv2dSpec, Error, NodeId, Result, Rng, Tape, Tensor};
+
+/// A convolution with weight `[out, in, kh, kw]` and optional bias `[out]`, as
+/// `torch.nn.Conv2d` (no groups or dilation).
+#[derive(Clone, Debug)]
+pub struct Conv2d {
+    name: String,
+    /// Stride and zero padding.
+    pub spec: Conv2dSpec,
+    /// `{name}.weight`, shape `[out, in, kh, kw]`.
+    pub weight: Param,
+    /// `{name}.bias`, shape `[out]`, if the layer has one.
+    pub bias: Option<Param>,
+}
+
+impl Conv2d {
+    /// A layer initialised like PyTorch's default: weight and bias
+    /// `U(±1/sqrt(in * kh * kw))`. `spec` is usually `Conv2dSpec::new(stride, padding)`.
+    pub fn new(
+        name: impl Into<String>,
+        in_channels: usize,
+        out_channels: usize,
+        kernel: [usize; 2],
+        spec: Conv2dSpec,
+        bias: bool,
+        rng: &mut Rng,
+    ) -> Self {
+        let name = name.into();
+        let shape = [out_channels, in_channels, kernel[0], kernel[1]];
+        // Only a zero fan fails, and then the weight has no elements: zeros are exact.
+        let w = init::default_weight(&shape, rng).unwrap_or_else(|_| Tensor::zeros(&shape));
+        let fan_in = in_channels * kernel[0] * kernel[1];
+        let b = bias.then(|| init::default_bias(out_channels, fan_in, rng));
+        Conv2d {
+            spec,
+            weight: Param::new(format!("{name}.weight"), w),
+            bias: b.map(|b| Param::new(format!("{name}.bias"), b)),
+            name,
+        }
+    }
+
+    /// A layer with the given weight `[out, in, kh, kw]` and bias `[out]`.
+    pub fn from_params(
+        name: impl Into<String>,
+        weight: Tensor,
+        bias: Option<Tensor>,
+        spec: Conv2dSpec,
+    ) -> Result<Self> {
+        let name = name.into();
+        let &[out, _, _, _] = weight.shape() else {
+            return Err(Error::shape(
+                "Conv2d",
+                &[weight.shape()],
+                "the weight must be [out, in, kh, kw]",
+            ));
+        };
+        if let Some(b) = &bias {
+            if b.shape() != [out] {
+                return Err(Error::shape(
+                    "Conv2d",
+                    &[weight.shape(), b.shape()],
+                    format!("the bias must be [{out}]"),
+                ));
+            }
+        }
+        Ok(Conv2d {
+            spec,
+            weight: Param::new(format!("{name}.weight"), weight),
+            bias: bias.map(|b| Param::new(format!("{name}.bias"), b)),
+            name,
+        })
+    }
+
+    /// The layer's full name, which also labels its output node.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Input channels.
+    pub fn in_channels(&self) -> usize {
+        self.weight.value.shape()[1]
+    }
+
+    /// Output channels.
+    pub fn out_channels(&self) -> usize {
+        self.weight.value.shape()[0]
+    }
+
+    /// Kernel size `[kh, kw]`.
+    pub fn kernel(&self) -> [usize; 2] {
+        let s = self.weight.value.shape();
+        [s[2], s[3]]
+    }
+}
+
+impl Module for Conv2d {
+    fn forward(&self, tape: &mut Tape, x: NodeId, _mode: Mode) -> Result<NodeId> {
+        let w = self.weight.record(tape);
+        let b = self.bias.as_ref().map(|b| b.record(tape));
+        let y = tape.conv2d(x, w, b, self.spec)?;
+        labelled(tape, y, &self.name)
+    }
+
+    fn params(&self) -> Vec<&Param> {
+        std::iter::once(&self.weight).chain(&self.bias).collect()
+    }
+
+    fn params_mut(&mut self) -> Vec<&mut Param> {
+        std::iter::once(&mut self.weight)
+            .chain(&mut self.bias)
+            .collect()
+    }
+
+    fn describe(&self) -> String {
+        let [kh, kw] = self.kernel();
+        let k = if kh == kw {
+            format!("k{kh}")
+        } else {
+            format!("k{kh}x{kw}")
+        };
+        let axes = |a: [usize; 2]| {
+            if a[0] == a[1] {
+                a[0].to_string()
+            } else {
+                format!("{}x{}", a[0], a[1])
+            }
+        };
+        let bias = if self.bias.is_some() { "" } else { " no-bias" };
+        let what = format!(
+            "conv2d {}->{} {k} s{} p{}{bias}",
+            self.in_channels(),
+            self.out_channels(),
+            axes(self.spec.stride),
+            axes(self.spec.padding)
+        );
+        line(Some(&self.name), &what)
+    }
+}

@@ -1,0 +1,67 @@
+//! Loading and reading a module's state (parameters and buffers) by `state_dict` name.
+
+use crate::io::IoError;
+use crate::module::Module;
+use relprop_core::Tensor;
+
+/// Every parameter and buffer of `module` as `(name, value)`, in the module's order.
+pub fn state_dict(module: &dyn Module) -> Vec<(String, Tensor)> {
+    module
+        .params()
+        .into_iter()
+        .map(|p| (p.name.clone(), p.value.clone()))
+        .collect()
+}
+
+/// Names and shapes the module expects, for validating files before loading them.
+pub fn expected_shapes(module: &dyn Module) -> Vec<(String, Vec<usize>)> {
+    module
+        .params()
+        .into_iter()
+        .map(|p| (p.name.clone(), p.value.shape().to_vec()))
+        .collect()
+}
+
+/// Replaces the module's parameters and buffers with `state`, matched by name.
+///
+/// Every parameter of the module must be present with its shape and finite values. Entries
+/// the module does not have are ignored when they are not float tensors the module could
+/// use (e.g. `x`, `logits` in a fixture file) only if `ignore_extra` is set; otherwise they
+/// are [`IoError::UnexpectedParameter`]. Nothing is changed unless everything checks out.
+pub fn load_state(
+    module: &mut dyn Module,
+    state: &[(String, Tensor)],
+    ignore_extra: bool,
+) -> Result<(), IoError> {
+    let expected = expected_shapes(module);
+    for (name, shape) in &expected {
+        let (_, t) = state
+            .iter()
+            .find(|(n, _)| n == name)
+            .ok_or_else(|| IoError::MissingParameter(name.clone()))?;
+        if t.shape() != shape.as_slice() {
+            return Err(IoError::WrongShape {
+                name: name.clone(),
+                expected: shape.clone(),
+                found: t.shape().to_vec(),
+            });
+        }
+        if !t.all_finite() {
+            return Err(IoError::NonFinite { name: name.clone() });
+        }
+    }
+    if !ignore_extra {
+        if let Some((name, _)) = state
+            .iter()
+            .find(|(n, _)| !expected.iter().any(|(e, _)| e == n))
+        {
+            return Err(IoError::UnexpectedParameter(name.clone()));
+        }
+    }
+    for p in module.params_mut() {
+        if let Some((_, t)) = state.iter().find(|(n, _)| *n == p.name) {
+            p.value = t.clone();
+        }
+    }
+    Ok(())
+}
