@@ -9,18 +9,30 @@
 //! - [`explain`]: LRP rules, composites, SGLRP/CLRP seeds, attributors, heatmaps;
 //! - [`zoo`]: bundled digits and pretrained small CNNs.
 //!
-//! ```
-//! use relprop::core::{Exact, Tape, Tensor};
+//! Quick start: load a zoo model, explain a digit with SGLRP, write a heatmap.
 //!
-//! let mut tape = Tape::new();
-//! let x = tape.leaf(Tensor::from_vec(vec![3.0], &[1])?);
-//! let y = tape.mul(x, x)?; // y = x^2
-//! let g = tape.backward(y, &Tensor::ones(&[1]), &Exact)?;
-//! assert_eq!(g.get(x).unwrap().data(), &[6.0]);
-//! # Ok::<(), relprop::core::Error>(())
+//! ```
+//! use relprop::core::Tensor;
+//! use relprop::explain::heatmap::{Cell, ColorMap, Grid};
+//! use relprop::explain::{explain, Composite, Method, Targets};
+//! use relprop::zoo::{digits, pretrained, Architecture};
+//!
+//! let model = pretrained::load(Architecture::Lenet5)?;
+//! let data = digits::load()?;
+//! let x = Tensor::from_vec(data.image_f32(data.test_indices()[0]), &[1, 1, 28, 28])?;
+//! let rules = Composite::bounded_deep_taylor(Tensor::scalar(0.0), Tensor::scalar(1.0));
+//! let a = explain(&model, &x, &Targets::Argmax, &Method::Sglrp { composite: rules })?;
+//! println!("{}", a.audit); // relevance sum and conservation error at every layer
+//! let mut grid = Grid::new(112, 4);
+//! let map = a.relevance.data().to_vec();
+//! grid.add_row(vec![Cell::Input(x.data().to_vec(), 28, 28), Cell::Heatmap(map, 28, 28, ColorMap::Bwr)]);
+//! grid.save(&std::env::temp_dir().join("sglrp.png"))?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
 pub use relprop_core as core;
 pub use relprop_explain as explain;
 pub use relprop_nn as nn;
 pub use relprop_zoo as zoo;
+
+pub mod evaluation;

@@ -1,9 +1,193 @@
-//! The `relprop` command-line tool.
+//! The `relprop` command-line tool: train, inspect, predict with and explain zoo models.
 
-fn main() {
-    println!(
-        "relprop {}: the command-line tool grows with the next issues.",
-        env!("CARGO_PKG_VERSION")
-    );
-    println!("Try the course: cargo run --release --example 02_tape");
+mod cli;
+
+use clap::{Parser, Subcommand};
+use cli::error::CliResult;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// Automatic differentiation with explanation hooks: LRP, SGLRP and CLRP on small CNNs.
+#[derive(Parser)]
+#[command(name = "relprop", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Train a zoo model from its recipe and save a checkpoint.
+    Train {
+        /// Architecture: mlp, lenet5, vgg_small, vgg_small_bn, resnet_small, multidigit.
+        model: String,
+        /// Seed of initialisation, shuffling and augmentation.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Override the recipe's number of epochs.
+        #[arg(long)]
+        epochs: Option<usize>,
+        /// Checkpoint path (default: zoo/weights/<model>.ckpt in the repository).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// No progress bars.
+        #[arg(long)]
+        quiet: bool,
+    },
+    /// Write a model's logits for an input array, or print its predicted classes.
+    Predict {
+        /// Architecture name.
+        #[arg(long)]
+        model: String,
+        /// Weights: a .safetensors file with PyTorch names or a relprop checkpoint.
+        #[arg(long)]
+        weights: Option<PathBuf>,
+        /// Float32 .npy input [N, C, H, W] with grey values in [0, 1].
+        #[arg(long)]
+        input: PathBuf,
+        /// Float32 .npy output of the logits [N, classes].
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Write the pretrained weights as safetensors under their PyTorch names.
+    Export {
+        /// Architecture name.
+        #[arg(long)]
+        model: String,
+        /// Output .safetensors file.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Explain a model's predictions with LRP, SGLRP, CLRP or a gradient baseline.
+    Explain(Box<cli::explain::ExplainArgs>),
+    /// The one-minute tour: heatmaps, an audit and a class-discrimination table.
+    Demo {
+        /// Folder for the figure.
+        #[arg(long, default_value = "relprop-demo")]
+        out: PathBuf,
+    },
+    /// Evaluate explanations against ground truth.
+    #[command(subcommand)]
+    Eval(EvalCommand),
+    /// Time forward passes, gradients, explanations and training steps.
+    Bench {
+        /// Models to benchmark, comma-separated.
+        #[arg(long, value_delimiter = ',', default_value = "lenet5,vgg_small")]
+        models: Vec<String>,
+        /// Batch sizes, comma-separated.
+        #[arg(long, value_delimiter = ',', default_value = "1,32,256")]
+        batch_sizes: Vec<usize>,
+        /// Methods, comma-separated (forward, gradient, lrp-epsilon-plus, lrp-epsilon-alpha2-beta1,
+        /// lrp-epsilon-gamma-box, sglrp, clrp2, train-step).
+        #[arg(
+            long,
+            value_delimiter = ',',
+            default_value = "forward,gradient,lrp-epsilon-plus,lrp-epsilon-alpha2-beta1,lrp-epsilon-gamma-box,sglrp,clrp2,train-step"
+        )]
+        methods: Vec<String>,
+        /// Keep repeating each cell for at least this many seconds.
+        #[arg(long, default_value_t = 1.0)]
+        min_seconds: f64,
+        /// Also write the results as CSV.
+        #[arg(long)]
+        csv: Option<PathBuf>,
+    },
+    /// Show a model's architecture, size, accuracy and training metadata.
+    Info {
+        /// Architecture name.
+        model: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum EvalCommand {
+    /// Does the map for class t sit on the digit of class t? (two-digit composites, multidigit)
+    Discrimination {
+        /// Number of test composites.
+        #[arg(long, default_value_t = 1000)]
+        n: usize,
+        /// Seed of the composites.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Methods, comma-separated (default: all ten).
+        #[arg(long, value_delimiter = ',')]
+        methods: Vec<String>,
+        /// Also write the table as CSV.
+        #[arg(long)]
+        csv: Option<PathBuf>,
+    },
+    /// Pixel flipping on single test digits (lenet5): AOPC per method against random order.
+    Faithfulness {
+        /// Number of test digits.
+        #[arg(long, default_value_t = 500)]
+        n: usize,
+        /// Seed of the random baseline.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Methods, comma-separated (default: all).
+        #[arg(long, value_delimiter = ',')]
+        methods: Vec<String>,
+        /// Also write the table as CSV.
+        #[arg(long)]
+        csv: Option<PathBuf>,
+    },
+}
+
+fn run(cli: Cli) -> CliResult {
+    match cli.command {
+        Command::Train {
+            model,
+            seed,
+            epochs,
+            out,
+            quiet,
+        } => cli::train::run(&model, seed, epochs, out, quiet),
+        Command::Predict {
+            model,
+            weights,
+            input,
+            out,
+        } => cli::predict::run_predict(&model, weights.as_deref(), &input, out.as_deref()),
+        Command::Export { model, out } => cli::predict::run_export(&model, &out),
+        Command::Info { model } => cli::info::run(&model),
+        Command::Demo { out } => cli::demo::run(&out),
+        Command::Eval(EvalCommand::Discrimination {
+            n,
+            seed,
+            methods,
+            csv,
+        }) => cli::eval::run_discrimination(n, seed, &methods, csv.as_deref()),
+        Command::Eval(EvalCommand::Faithfulness {
+            n,
+            seed,
+            methods,
+            csv,
+        }) => cli::eval::run_faithfulness(n, seed, &methods, csv.as_deref()),
+        Command::Bench {
+            models,
+            batch_sizes,
+            methods,
+            min_seconds,
+            csv,
+        } => cli::bench::run(&models, &batch_sizes, &methods, min_seconds, csv.as_deref()),
+        Command::Explain(args) => cli::explain::run(&args),
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            // clap prints help and version to stdout with success, usage errors with code 2.
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
+        }
+    };
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(e.code)
+        }
+    }
 }

@@ -3,6 +3,7 @@
 //! A [`Composite`] is a description (rules by layer kind, by position, by label); resolving
 //! it against a tape gives a [`RuleMap`], the [`RuleSet`] the backward walk consults.
 
+use crate::canonizer::{BatchNormFold, Canonizer};
 use crate::rules::{BasicRule, Gradient, Norm, Pass, Unsupported};
 use relprop_core::{Error, NodeId, Op, Result, Rule, RuleSet, Tape, Tensor};
 use std::sync::Arc;
@@ -37,6 +38,7 @@ pub struct Composite {
     first: Option<(LayerKind, Arc<dyn Rule>)>,
     by_kind: Vec<(LayerKind, Arc<dyn Rule>)>,
     by_op: Vec<(String, Arc<dyn Rule>)>,
+    canonizers: Vec<Arc<dyn Canonizer>>,
 }
 
 impl Composite {
@@ -48,7 +50,34 @@ impl Composite {
             first: None,
             by_kind: vec![],
             by_op: vec![],
+            canonizers: vec![],
         }
+    }
+
+    /// A named composite that folds BatchNorm first, as every built-in composite does.
+    fn builtin(name: impl Into<String>) -> Self {
+        Composite::new(name).canonizer(BatchNormFold)
+    }
+
+    /// Rewrites recorded passes with `c` before choosing rules (applied in order).
+    pub fn canonizer(mut self, c: impl Canonizer + 'static) -> Self {
+        self.canonizers.push(Arc::new(c));
+        self
+    }
+
+    /// The same composite without canonizers: a BatchNorm node is then an error.
+    pub fn without_canonizers(mut self) -> Self {
+        self.canonizers.clear();
+        self
+    }
+
+    /// Applies the canonizers to a recorded pass.
+    pub fn canonize(&self, tape: &Tape) -> Result<Tape> {
+        let mut t = tape.clone();
+        for c in &self.canonizers {
+            t = c.apply(&t)?;
+        }
+        Ok(t)
     }
 
     /// Uses `rule` for every affine layer of `kind` (earlier mappings win).
@@ -77,17 +106,17 @@ impl Composite {
 
     /// Epsilon(e) on every linear and conv layer.
     pub fn epsilon(e: f32) -> Self {
-        Composite::new(format!("epsilon({e})")).kind(LayerKind::Any, BasicRule::epsilon(e))
+        Composite::builtin(format!("epsilon({e})")).kind(LayerKind::Any, BasicRule::epsilon(e))
     }
 
     /// LRP-0 on every linear and conv layer.
     pub fn zero() -> Self {
-        Composite::new("zero").kind(LayerKind::Any, BasicRule::zero())
+        Composite::builtin("zero").kind(LayerKind::Any, BasicRule::zero())
     }
 
     /// ZPlus on convolutions, Epsilon(e) on linear layers.
     pub fn epsilon_plus(e: f32) -> Self {
-        Composite::new("epsilon-plus")
+        Composite::builtin("epsilon-plus")
             .kind(LayerKind::Conv, BasicRule::zplus())
             .kind(LayerKind::Linear, BasicRule::epsilon(e))
     }
@@ -101,7 +130,7 @@ impl Composite {
 
     /// AlphaBeta(2, 1) on convolutions, Epsilon(e) on linear layers.
     pub fn epsilon_alpha2_beta1(e: f32) -> Self {
-        Composite::new("epsilon-alpha2-beta1")
+        Composite::builtin("epsilon-alpha2-beta1")
             .kind(LayerKind::Conv, BasicRule::alpha_beta(2.0, 1.0))
             .kind(LayerKind::Linear, BasicRule::epsilon(e))
     }
@@ -116,7 +145,7 @@ impl Composite {
     /// ZBox(low, high) on the first convolution, Gamma(0.25) on other convolutions, Epsilon(e)
     /// on linear layers. (As in Zennit, an MLP has no first convolution: all Epsilon.)
     pub fn epsilon_gamma_box(low: Tensor, high: Tensor, e: f32) -> Self {
-        Composite::new("epsilon-gamma-box")
+        Composite::builtin("epsilon-gamma-box")
             .first_layer(LayerKind::Conv, BasicRule::zbox(low, high))
             .kind(LayerKind::Conv, BasicRule::gamma(0.25))
             .kind(LayerKind::Linear, BasicRule::epsilon(e))
@@ -125,7 +154,7 @@ impl Composite {
     /// ZBox(low, high) on the first conv or linear layer, ZPlus on every other one: the rule
     /// set of the SGLRP paper (iNNvestigate's bounded deep Taylor).
     pub fn bounded_deep_taylor(low: Tensor, high: Tensor) -> Self {
-        Composite::new("bounded-deep-taylor")
+        Composite::builtin("bounded-deep-taylor")
             .first_layer(LayerKind::Any, BasicRule::zbox(low, high))
             .kind(LayerKind::Any, BasicRule::zplus())
     }

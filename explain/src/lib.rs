@@ -5,12 +5,16 @@
 
 pub mod attributors;
 pub mod audit;
+pub mod canonizer;
 pub mod composite;
+pub mod heatmap;
 pub mod method;
+pub mod metrics;
 pub mod rules;
 pub mod seed;
 
 pub use audit::{Audit, AuditRow};
+pub use canonizer::{BatchNormFold, Canonizer};
 pub use composite::{Composite, LayerKind, RuleMap, COMPOSITE_NAMES};
 pub use method::{explain, record, Attribution, Method, Recorded};
 pub use rules::{BasicRule, Gradient, Norm, Pass, Unsupported};

@@ -121,6 +121,20 @@ pub enum Method {
     },
 }
 
+impl Method {
+    /// The composite of an LRP-type method.
+    pub fn composite(&self) -> Option<&Composite> {
+        match self {
+            Method::Lrp { composite, .. }
+            | Method::Sglrp { composite }
+            | Method::SglrpTwoPass { composite, .. }
+            | Method::Clrp1 { composite }
+            | Method::Clrp2 { composite } => Some(composite),
+            _ => None,
+        }
+    }
+}
+
 /// The result of an attribution.
 pub struct Attribution {
     /// Input relevance, the input's shape.
@@ -140,7 +154,10 @@ pub fn explain(
     targets: &Targets,
     method: &Method,
 ) -> Result<Attribution> {
-    let rec = record(model, x)?;
+    let mut rec = record(model, x)?;
+    if let Some(composite) = method.composite() {
+        rec.tape = composite.canonize(&rec.tape)?;
+    }
     let logits = rec.logits().clone();
     let t = targets.resolve(&logits)?;
     let (relevance, audit) = match method {

@@ -175,20 +175,22 @@ fn resnet(r: &mut Rng) -> Sequential {
         .with(linear("classifier.fc1", 32 * 7 * 7, 10, r))
 }
 
-/// `multidigit` for 1x56x56 composites: convs 32, 32, pool, 64, 64, pool, 128, pool (all 3x3,
-/// padding 1), flatten 128x7x7, `classifier.fc1` 6272->40, ReLU, `classifier.fc2` 40->10.
+/// `multidigit` for 1x56x56 composites: `features.conv1` 32 at 56x56, pool; `conv2` 32 and
+/// `conv3` 64 at 28x28, pool; `conv4` 64 and `conv5` 128 at 14x14, pool (all 3x3, padding 1);
+/// flatten 128x7x7; `classifier.fc1` 6272->40, ReLU, `classifier.fc2` 40->10. Pooling right
+/// after the first conv halves the cost of training against pooling after the second.
 fn multidigit(r: &mut Rng) -> Sequential {
     Sequential::new("multidigit")
         .with(conv("features.conv1", 1, 32, 3, 1, r))
         .with(Relu::named("features.relu1"))
+        .with(MaxPool2d::new("features.pool1", 2, 2, 0))
         .with(conv("features.conv2", 32, 32, 3, 1, r))
         .with(Relu::named("features.relu2"))
-        .with(MaxPool2d::new("features.pool1", 2, 2, 0))
         .with(conv("features.conv3", 32, 64, 3, 1, r))
         .with(Relu::named("features.relu3"))
+        .with(MaxPool2d::new("features.pool2", 2, 2, 0))
         .with(conv("features.conv4", 64, 64, 3, 1, r))
         .with(Relu::named("features.relu4"))
-        .with(MaxPool2d::new("features.pool2", 2, 2, 0))
         .with(conv("features.conv5", 64, 128, 3, 1, r))
         .with(Relu::named("features.relu5"))
         .with(MaxPool2d::new("features.pool3", 2, 2, 0))

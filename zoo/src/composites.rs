@@ -14,6 +14,7 @@
 
 pub use crate::digits::Split;
 use crate::digits::{Digits, CLASSES, SIDE};
+use relprop_core::Rng;
 
 /// Side length of the composite canvas in pixels.
 pub const CANVAS: usize = 2 * SIDE;
@@ -79,25 +80,10 @@ impl Composite {
     }
 }
 
-/// SplitMix64 (Steele, Lea and Flood 2014): tiny, fast, fully deterministic,
-/// and good enough for choosing digits and positions. Kept private so the
-/// stream is an implementation detail only through [`CompositeGenerator`].
-#[derive(Debug, Clone)]
-struct SplitMix64(u64);
-
-impl SplitMix64 {
-    fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in `0..n` by multiply-shift; the bias (< n / 2^64) is negligible.
-    fn below(&mut self, n: u64) -> u64 {
-        ((self.next_u64() as u128 * n as u128) >> 64) as u64
-    }
+/// Uniform in `0..n` by multiply-shift on the core generator (SplitMix64); the bias
+/// (< n / 2^64) is negligible, and the stream is pinned by a test below.
+fn below(rng: &mut Rng, n: u64) -> u64 {
+    ((rng.next_u64() as u128 * n as u128) >> 64) as u64
 }
 
 /// A deterministic stream of composites drawn from one split of a digit set.
@@ -109,7 +95,7 @@ pub struct CompositeGenerator<'a> {
     digits: &'a Digits,
     /// Indices of the digits this generator may use (one split).
     pool: Vec<usize>,
-    rng: SplitMix64,
+    rng: Rng,
 }
 
 impl<'a> CompositeGenerator<'a> {
@@ -129,7 +115,7 @@ impl<'a> CompositeGenerator<'a> {
         CompositeGenerator {
             digits,
             pool,
-            rng: SplitMix64(seed),
+            rng: Rng::new(seed),
         }
     }
 
@@ -138,18 +124,18 @@ impl<'a> CompositeGenerator<'a> {
     #[allow(clippy::should_implement_trait)]
     pub fn next(&mut self) -> Composite {
         let n = self.pool.len() as u64;
-        let a = self.pool[self.rng.below(n) as usize];
+        let a = self.pool[below(&mut self.rng, n) as usize];
         // Redraw the second digit until its class differs: uniform over all
         // pool digits of other classes, and terminates (>= 2 classes present).
         let b = loop {
-            let b = self.pool[self.rng.below(n) as usize];
+            let b = self.pool[below(&mut self.rng, n) as usize];
             if self.digits.label(b) != self.digits.label(a) {
                 break b;
             }
         };
         // Rejection keeps the pair of corners uniform over non-overlapping pairs.
         let boxes = loop {
-            let mut corner = || self.rng.below(MAX_CORNER + 1) as usize;
+            let mut corner = || below(&mut self.rng, MAX_CORNER + 1) as usize;
             let (r0, c0, r1, c1) = (corner(), corner(), corner(), corner());
             let bx = |row, col| BoxRect {
                 row,
@@ -253,7 +239,7 @@ mod tests {
     #[test]
     fn seed_stream_is_pinned() {
         // Guards against silent PRNG changes that would move external results.
-        let mut r = SplitMix64(0);
+        let mut r = Rng::new(0);
         assert_eq!(r.next_u64(), 0xE220_A839_7B1D_CDAF);
         let got: Vec<_> = sample(Split::Test, 7, 3)
             .iter()

@@ -7,6 +7,7 @@
 //!   rayon threads for large products when not already inside a worker.
 //! - [`conv`]: 2-D convolution forward and both gradients via im2col/col2im
 //!   and [`gemm::gemm`], parallel over the batch.
+//!   (The layout helpers live in the private `im2col` module.)
 //! - [`pool`]: max and average pooling forward and backward, parallel over
 //!   the `n * c` planes.
 //!
@@ -16,6 +17,7 @@
 
 pub mod conv;
 pub mod gemm;
+mod im2col;
 pub mod pool;
 
 #[cfg(test)]

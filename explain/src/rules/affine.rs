@@ -187,6 +187,16 @@ impl<'a> Affine<'a> {
         self.x
     }
 
+    /// The layer weight.
+    pub fn weight(&self) -> &Tensor {
+        self.w
+    }
+
+    /// The recorded output `z = W x + b`.
+    pub fn output(&self) -> &Tensor {
+        self.out
+    }
+
     /// The layer's forward kernel with other parameters.
     pub fn forward(&self, x: &Tensor, w: &Tensor, b: Option<&Tensor>) -> Result<Tensor> {
         match &self.conv {

@@ -1,0 +1,56 @@
+//! Lesson 7: SGLRP, the class-discriminative seed.
+//!
+//! Plain LRP explains the logit `z_t`, and on an image with two digits it lights up both.
+//! SGLRP (Iwana et al. 2019) explains the *softmax probability* `y_t` instead: its seed is
+//! the gradient of `y_t` with respect to the logits, `y_t (e_t - y)`: positive at the target,
+//! negative at every competitor in proportion to its probability. Relevance for the other
+//! digit's class is then subtracted. Run: `cargo run --release --example 07_sglrp`.
+
+use relprop::core::{Error, Result, Tensor};
+use relprop::explain::{explain, Composite, Method, Seed, Targets};
+use relprop::zoo::composites::{CompositeGenerator, CANVAS};
+use relprop::zoo::digits::{self, Split};
+use relprop::zoo::{pretrained, Architecture};
+
+/// Share of the positive relevance that falls inside the box of digit `k`.
+fn mass_in_box(r: &Tensor, c: &relprop::zoo::composites::Composite, k: usize) -> f32 {
+    let (mut inside, mut total) = (0.0, 0.0);
+    for (i, &v) in r.data().iter().enumerate() {
+        let v = v.max(0.0);
+        total += v;
+        if c.boxes[k].contains(i / CANVAS, i % CANVAS) {
+            inside += v;
+        }
+    }
+    inside / total.max(f32::MIN_POSITIVE)
+}
+
+fn main() -> Result<()> {
+    let model = pretrained::load(Architecture::Multidigit)
+        .map_err(|e| Error::invalid("weights", e.to_string()))?;
+    let data = digits::load().map_err(|e| Error::invalid("digits", e.to_string()))?;
+    let c = CompositeGenerator::new(data, Split::Test, 1).next();
+    let x = Tensor::from_vec(c.image.clone(), &[1, 1, CANVAS, CANVAS])?;
+    let rules = || Composite::bounded_deep_taylor(Tensor::scalar(0.0), Tensor::scalar(1.0));
+    println!("composite with digits {} and {}", c.labels[0], c.labels[1]);
+    for k in 0..2 {
+        let target = Targets::Class(c.labels[k]);
+        let lrp = explain(
+            &model,
+            &x,
+            &target,
+            &Method::Lrp {
+                composite: rules(),
+                seed: Seed::OneHot,
+            },
+        )?;
+        let sglrp = explain(&model, &x, &target, &Method::Sglrp { composite: rules() })?;
+        println!(
+            "class {}: positive relevance on its own digit: LRP {:.0}%, SGLRP {:.0}%",
+            c.labels[k],
+            100.0 * mass_in_box(&lrp.relevance, &c, k),
+            100.0 * mass_in_box(&sglrp.relevance, &c, k)
+        );
+    }
+    Ok(())
+}

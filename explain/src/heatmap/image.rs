@@ -1,0 +1,199 @@
+//! PNG files: atomic RGB writing and tolerant greyscale reading, with a typed error.
+
+use png::{BitDepth, ColorType, Decoder, Encoder, Transformations};
+use std::fmt;
+use std::fs;
+use std::io::BufWriter;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// The largest width or height [`read_png_grey`] accepts: larger images are refused before
+/// any pixel buffer is allocated.
+pub const MAX_PNG_SIDE: u32 = 8192;
+
+/// What went wrong reading, rendering or writing an image.
+#[derive(Debug)]
+pub enum HeatmapError {
+    /// A file could not be written (or renamed into place).
+    Io {
+        /// The file concerned.
+        path: PathBuf,
+        /// The underlying failure.
+        source: std::io::Error,
+    },
+    /// The bytes are not a valid PNG (bad signature, checksum, truncated data, ...).
+    Decode(String),
+    /// The PNG encoder refused the image.
+    Encode(String),
+    /// The image is larger than [`MAX_PNG_SIDE`] on a side.
+    TooLarge {
+        /// Width in pixels.
+        width: u32,
+        /// Height in pixels.
+        height: u32,
+    },
+    /// A bad argument: pixel data that does not match the size, an empty image, ...
+    Invalid(String),
+}
+
+impl fmt::Display for HeatmapError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            HeatmapError::Io { path, source } => write!(f, "{}: {source}", path.display()),
+            HeatmapError::Decode(m) => write!(f, "not a readable PNG: {m}"),
+            HeatmapError::Encode(m) => write!(f, "PNG encoding failed: {m}"),
+            HeatmapError::TooLarge { width, height } => write!(
+                f,
+                "the image is {width}x{height}, larger than the {MAX_PNG_SIDE}x{MAX_PNG_SIDE} limit"
+            ),
+            HeatmapError::Invalid(m) => f.write_str(m),
+        }
+    }
+}
+
+impl std::error::Error for HeatmapError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            HeatmapError::Io { source, .. } => Some(source),
+            _ => None,
+        }
+    }
+}
+
+/// Writes `h x w` RGB bytes (row-major, 3 per pixel) as an 8-bit RGB PNG.
+///
+/// The image goes to a temporary file next to `path` that is then renamed over it, so a
+/// reader never sees a half-written file. Errors when `rgb.len() != h * w * 3`, the image
+/// is empty, or the file cannot be written.
+pub fn write_png_rgb(path: &Path, rgb: &[u8], h: usize, w: usize) -> Result<(), HeatmapError> {
+    let (Ok(height), Ok(width)) = (u32::try_from(h), u32::try_from(w)) else {
+        return Err(HeatmapError::Invalid(format!(
+            "a {h}x{w} image is too large for PNG"
+        )));
+    };
+    if h == 0 || w == 0 {
+        return Err(HeatmapError::Invalid(format!(
+            "cannot write an empty {h}x{w} image"
+        )));
+    }
+    if h.checked_mul(w).and_then(|n| n.checked_mul(3)) != Some(rgb.len()) {
+        return Err(HeatmapError::Invalid(format!(
+            "a {h}x{w} RGB image needs {} bytes, not {}",
+            h.saturating_mul(w).saturating_mul(3),
+            rgb.len()
+        )));
+    }
+    let tmp = temp_path(path);
+    let io_err = |source| HeatmapError::Io {
+        path: tmp.clone(),
+        source,
+    };
+    let result = (|| {
+        let file = fs::File::create(&tmp).map_err(io_err)?;
+        let mut out = BufWriter::new(file);
+        let mut encoder = Encoder::new(&mut out, width, height);
+        encoder.set_color(ColorType::Rgb);
+        encoder.set_depth(BitDepth::Eight);
+        let encode = |e: png::EncodingError| HeatmapError::Encode(e.to_string());
+        let mut writer = encoder.write_header().map_err(encode)?;
+        writer.write_image_data(rgb).map_err(encode)?;
+        writer.finish().map_err(encode)?;
+        let file = out.into_inner().map_err(|e| io_err(e.into_error()))?;
+        file.sync_all().map_err(io_err)?;
+        fs::rename(&tmp, path).map_err(|source| HeatmapError::Io {
+            path: path.to_path_buf(),
+            source,
+        })
+    })();
+    if result.is_err() {
+        // Best effort: the error being reported matters more than a leftover temp file.
+        let _ = fs::remove_file(&tmp);
+    }
+    result
+}
+
+/// A unique temporary name in `path`'s directory (same file system, so rename is atomic).
+fn temp_path(path: &Path) -> PathBuf {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let name = path
+        .file_name()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "image.png".into());
+    path.with_file_name(format!(".{name}.{}.{n}.tmp", std::process::id()))
+}
+
+/// Decodes a PNG into grey values in `[0, 1]`, row-major, with its height and width.
+///
+/// 1-, 2-, 4-, 8- and 16-bit grey, grey with alpha, palette, RGB and RGBA images are read;
+/// colour is converted to luminance `0.299 R + 0.587 G + 0.114 B` (ITU-R BT.601, as PIL's
+/// `convert("L")`) and alpha is ignored. An 8-bit grey value `k` reads as exactly
+/// `k as f32 / 255.0`. Images over [`MAX_PNG_SIDE`] on a side are refused after reading the
+/// header, before the pixel buffer is allocated. Any malformed byte string is an error,
+/// never a panic.
+pub fn read_png_grey(bytes: &[u8]) -> Result<(Vec<f32>, usize, usize), HeatmapError> {
+    let decode = |e: png::DecodingError| HeatmapError::Decode(e.to_string());
+    let mut decoder = Decoder::new(bytes);
+    // Palette to RGB(A), low bit depths to 8 bits, tRNS to alpha: four layouts remain.
+    decoder.set_transformations(Transformations::EXPAND);
+    let header = decoder.read_header_info().map_err(decode)?;
+    let (width, height) = (header.width, header.height);
+    if width > MAX_PNG_SIDE || height > MAX_PNG_SIDE {
+        return Err(HeatmapError::TooLarge { width, height });
+    }
+    if width == 0 || height == 0 {
+        return Err(HeatmapError::Decode(format!(
+            "the header declares an empty {width}x{height} image"
+        )));
+    }
+    let mut reader = decoder.read_info().map_err(decode)?;
+    let mut buf = vec![0u8; reader.output_buffer_size()];
+    let info = reader.next_frame(&mut buf).map_err(decode)?;
+    let (h, w) = (info.height as usize, info.width as usize);
+    let data = buf.get(..info.buffer_size()).ok_or_else(|| {
+        HeatmapError::Decode("the decoder reported more data than it wrote".into())
+    })?;
+    let channels = match info.color_type {
+        ColorType::Grayscale => 1,
+        ColorType::GrayscaleAlpha => 2,
+        ColorType::Rgb => 3,
+        ColorType::Rgba => 4,
+        ColorType::Indexed => {
+            return Err(HeatmapError::Decode("the palette was not expanded".into()))
+        }
+    };
+    let bytes_per_sample = match info.bit_depth {
+        BitDepth::Eight => 1,
+        BitDepth::Sixteen => 2,
+        other => {
+            return Err(HeatmapError::Decode(format!(
+                "unexpected bit depth {other:?} after expansion"
+            )))
+        }
+    };
+    let sample = |px: &[u8], k: usize| -> f32 {
+        if bytes_per_sample == 1 {
+            px[k] as f32 / 255.0
+        } else {
+            u16::from_be_bytes([px[2 * k], px[2 * k + 1]]) as f32 / 65535.0
+        }
+    };
+    let stride = channels * bytes_per_sample;
+    if w == 0 || info.line_size < w * stride || data.len() < h * info.line_size {
+        return Err(HeatmapError::Decode(
+            "the decoded frame is too short".into(),
+        ));
+    }
+    let mut grey = Vec::with_capacity(h * w);
+    for row in data.chunks_exact(info.line_size).take(h) {
+        for px in row[..w * stride].chunks_exact(stride) {
+            grey.push(if channels < 3 {
+                sample(px, 0)
+            } else {
+                let (r, g, b) = (sample(px, 0), sample(px, 1), sample(px, 2));
+                (0.299 * r + 0.587 * g + 0.114 * b).clamp(0.0, 1.0)
+            });
+        }
+    }
+    Ok((grey, h, w))
+}

@@ -1,0 +1,157 @@
+//! `relprop eval discrimination|faithfulness`: the evaluation tables of the README.
+
+use super::error::{CliError, CliResult};
+use indicatif::{ProgressBar, ProgressStyle};
+use relprop::evaluation::{discrimination, faithfulness, DiscriminationRow, FaithfulnessRow};
+use relprop::evaluation::{DISCRIMINATION_METHODS, FAITHFULNESS_METHODS};
+use relprop::zoo::{digits, pretrained, Architecture};
+use std::io::IsTerminal;
+use std::path::Path;
+
+/// A progress bar on stderr (hidden when stderr is not a terminal).
+pub fn progress(len: usize, what: &str) -> ProgressBar {
+    if !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let pb = ProgressBar::new(len as u64);
+    if let Ok(style) =
+        ProgressStyle::with_template("{msg} {bar:30} {pos}/{len} [{elapsed_precise}<{eta_precise}]")
+    {
+        pb.set_style(style);
+    }
+    pb.set_message(what.to_string());
+    pb
+}
+
+fn check_methods<'a>(methods: &'a [String], known: &[&str]) -> CliResult<Vec<&'a str>> {
+    methods
+        .iter()
+        .map(|m| {
+            if known.contains(&m.as_str()) {
+                Ok(m.as_str())
+            } else {
+                Err(CliError::input(format!(
+                    "unknown method '{m}' (expected: {})",
+                    known.join(", ")
+                )))
+            }
+        })
+        .collect()
+}
+
+fn write_csv(path: Option<&Path>, header: &str, rows: Vec<String>) -> CliResult {
+    if let Some(path) = path {
+        let text = format!("{header}\n{}\n", rows.join("\n"));
+        relprop::nn::io::write_atomic(path, text.as_bytes())?;
+        println!("wrote {}", path.display());
+    }
+    Ok(())
+}
+
+/// Prints the discrimination table as Markdown.
+pub fn print_discrimination(rows: &[DiscriminationRow]) {
+    println!("| method | pointing game | relevance mass accuracy | relevance rank accuracy | correlation of the two maps |");
+    println!("|---|---:|---:|---:|---:|");
+    for r in rows {
+        println!(
+            "| {} | {} | {} | {} | {} |",
+            r.method, r.pointing, r.mass, r.rank, r.correlation
+        );
+    }
+}
+
+/// `relprop eval discrimination`.
+pub fn run_discrimination(
+    n: usize,
+    seed: u64,
+    methods: &[String],
+    csv: Option<&Path>,
+) -> CliResult {
+    if n == 0 {
+        return Err(CliError::input("--n must be at least 1"));
+    }
+    let methods = if methods.is_empty() {
+        DISCRIMINATION_METHODS.to_vec()
+    } else {
+        check_methods(methods, &DISCRIMINATION_METHODS)?
+    };
+    let model = pretrained::load(Architecture::Multidigit)
+        .map_err(|e| CliError::internal(e.to_string()))?;
+    let data = digits::load().map_err(|e| CliError::internal(e.to_string()))?;
+    println!("class discrimination: multidigit, {n} test composites (seed {seed}), both classes explained; means ± 95% CI");
+    let pb = progress(n, "composites");
+    let rows = discrimination(&model, data, n, seed, &methods, |done| {
+        pb.set_position(done as u64)
+    })?;
+    pb.finish_and_clear();
+    print_discrimination(&rows);
+    let csv_rows = rows
+        .iter()
+        .map(|r| {
+            let f = |m: &relprop::explain::metrics::MeanCi| {
+                format!("{:.4},{:.4}", m.mean, m.half_width)
+            };
+            format!(
+                "{},{},{},{},{}",
+                r.method,
+                f(&r.pointing),
+                f(&r.mass),
+                f(&r.rank),
+                f(&r.correlation)
+            )
+        })
+        .collect();
+    write_csv(
+        csv,
+        "method,pointing,pointing_ci,mass,mass_ci,rank,rank_ci,correlation,correlation_ci",
+        csv_rows,
+    )
+}
+
+/// Prints the faithfulness table as Markdown.
+pub fn print_faithfulness(rows: &[FaithfulnessRow]) {
+    println!("| method | AOPC (target logit) |");
+    println!("|---|---:|");
+    for r in rows {
+        println!("| {} | {} |", r.method, r.aopc);
+    }
+}
+
+/// `relprop eval faithfulness`.
+pub fn run_faithfulness(n: usize, seed: u64, methods: &[String], csv: Option<&Path>) -> CliResult {
+    let methods = if methods.is_empty() {
+        FAITHFULNESS_METHODS.to_vec()
+    } else {
+        check_methods(methods, &FAITHFULNESS_METHODS)?
+    };
+    let (x, labels) = relprop::zoo::training::test_digits()?;
+    if n == 0 || n > labels.len() {
+        return Err(CliError::input(format!(
+            "--n must be between 1 and {}",
+            labels.len()
+        )));
+    }
+    // Every k-th test digit, so all classes are represented for small n.
+    let step = labels.len() / n;
+    let idx: Vec<usize> = (0..n).map(|i| i * step).collect();
+    let x = relprop::nn::train::gather_rows(&x, &idx)?;
+    let labels: Vec<usize> = idx.iter().map(|&i| labels[i]).collect();
+    let model =
+        pretrained::load(Architecture::Lenet5).map_err(|e| CliError::internal(e.to_string()))?;
+    println!(
+        "faithfulness: lenet5, {n} test digits, {} pixels set to 0 per step for {} steps, most relevant first; AOPC of the target logit, means ± 95% CI",
+        relprop::evaluation::PIXELS_PER_STEP,
+        relprop::evaluation::STEPS
+    );
+    let pb = progress(methods.len(), "methods");
+    let rows = faithfulness(&model, &x, &labels, &methods, seed, |done| {
+        pb.set_position(done as u64)
+    })?;
+    pb.finish_and_clear();
+    print_faithfulness(&rows);
+    let csv_rows = rows
+        .iter()
+        .map(|r| format!("{},{:.4},{:.4}", r.method, r.aopc.mean, r.aopc.half_width))
+        .collect();
+    write_csv(csv, "method,aopc,aopc_ci", csv_rows)
+}

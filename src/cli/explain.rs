@@ -1,0 +1,263 @@
+//! `relprop explain`: one attribution method on a zoo model, to `.npy`, PNG and an audit.
+
+use super::error::{CliError, CliResult};
+use super::input::{read_input, read_targets};
+use super::models::{architecture, load};
+use clap::Args;
+use relprop::explain::heatmap::{Cell, ColorMap, Grid};
+use relprop::explain::{explain, Composite, Method, Seed, Targets, COMPOSITE_NAMES};
+use relprop::nn::io::write_npy_f32;
+use std::path::PathBuf;
+
+/// The accepted `--method` names.
+pub const METHODS: [&str; 11] = [
+    "gradient",
+    "gradient-x-input",
+    "smoothgrad",
+    "integrated-gradients",
+    "grad-cam",
+    "occlusion",
+    "lrp",
+    "sglrp",
+    "sglrp-two-pass",
+    "clrp1",
+    "clrp2",
+];
+
+/// Everything `relprop explain` accepts.
+#[derive(Args, Debug)]
+pub struct ExplainArgs {
+    /// Architecture name.
+    #[arg(long)]
+    pub model: String,
+    /// Weights: a .safetensors file with PyTorch names or a relprop checkpoint.
+    #[arg(long)]
+    pub weights: Option<PathBuf>,
+    /// Float32 .npy [N, C, H, W] or [C, H, W], or a greyscale PNG of the model's input size.
+    #[arg(long)]
+    pub input: PathBuf,
+    /// Explain this class for every sample (default: the predicted class).
+    #[arg(long, conflicts_with = "targets")]
+    pub target: Option<usize>,
+    /// Int64 .npy with one class per sample.
+    #[arg(long)]
+    pub targets: Option<PathBuf>,
+    /// gradient, gradient-x-input, smoothgrad, integrated-gradients, grad-cam, occlusion,
+    /// lrp, sglrp, sglrp-two-pass, clrp1, clrp2.
+    #[arg(long)]
+    pub method: String,
+    /// Rule set for lrp/sglrp/clrp: zero, epsilon, epsilon-plus, epsilon-plus-flat,
+    /// epsilon-alpha2-beta1, epsilon-alpha2-beta1-flat, epsilon-gamma-box, bounded-deep-taylor
+    /// (default: epsilon-plus for lrp, bounded-deep-taylor otherwise).
+    #[arg(long)]
+    pub rules: Option<String>,
+    /// Epsilon of the Epsilon rule.
+    #[arg(long, default_value_t = 1e-6)]
+    pub epsilon: f32,
+    /// Lowest input value (ZBox).
+    #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
+    pub low: f32,
+    /// Highest input value (ZBox).
+    #[arg(long, default_value_t = 1.0, allow_negative_numbers = true)]
+    pub high: f32,
+    /// Float32 .npy of the input relevance, in the input's shape.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// PNG grid: each input next to its heatmap.
+    #[arg(long)]
+    pub heatmap: Option<PathBuf>,
+    /// Colour map of the heatmap: bwr, seismic, coldnhot, gray.
+    #[arg(long, default_value = "bwr")]
+    pub cmap: String,
+    /// Print the per-layer relevance audit.
+    #[arg(long)]
+    pub audit: bool,
+    /// SmoothGrad samples or integrated-gradients steps.
+    #[arg(long, default_value_t = 32)]
+    pub steps: usize,
+    /// SmoothGrad noise level, relative to the input's range.
+    #[arg(long, default_value_t = 0.1)]
+    pub noise: f32,
+    /// Grad-CAM layer label (default: the last conv layer).
+    #[arg(long)]
+    pub layer: Option<String>,
+    /// Occlusion window side.
+    #[arg(long, default_value_t = 4)]
+    pub window: usize,
+    /// Occlusion stride.
+    #[arg(long, default_value_t = 2)]
+    pub stride: usize,
+    /// Random seed (SmoothGrad noise).
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+}
+
+/// Builds the method from its name and the rule options.
+pub fn method(args: &ExplainArgs) -> CliResult<Method> {
+    let lrp_like = matches!(
+        args.method.as_str(),
+        "lrp" | "sglrp" | "sglrp-two-pass" | "clrp1" | "clrp2"
+    );
+    let default_rules = if args.method == "lrp" {
+        "epsilon-plus"
+    } else {
+        "bounded-deep-taylor"
+    };
+    let rules = args.rules.as_deref().unwrap_or(default_rules);
+    if !COMPOSITE_NAMES.contains(&rules) {
+        return Err(CliError::input(format!(
+            "unknown rule set '{rules}' (expected one of: {})",
+            COMPOSITE_NAMES.join(", ")
+        )));
+    }
+    if !args.epsilon.is_finite() || args.epsilon < 0.0 {
+        return Err(CliError::input(format!(
+            "--epsilon must be a finite number >= 0, got {}",
+            args.epsilon
+        )));
+    }
+    if !(args.low.is_finite() && args.high.is_finite() && args.low <= args.high) {
+        return Err(CliError::input(format!(
+            "--low and --high must be finite with low <= high, got {} and {}",
+            args.low, args.high
+        )));
+    }
+    if args.rules.is_some() && !lrp_like && METHODS.contains(&args.method.as_str()) {
+        eprintln!(
+            "note: --rules applies to lrp, sglrp, sglrp-two-pass, clrp1 and clrp2; {} ignores it",
+            args.method
+        );
+    }
+    let composite = Composite::by_name(rules, args.epsilon, args.low, args.high)?;
+    Ok(match args.method.as_str() {
+        "gradient" => Method::Gradient,
+        "gradient-x-input" => Method::GradientXInput,
+        "smoothgrad" => Method::SmoothGrad {
+            samples: args.steps,
+            noise: args.noise,
+            seed: args.seed,
+        },
+        "integrated-gradients" => Method::IntegratedGradients {
+            steps: args.steps,
+            baseline: 0.0,
+        },
+        "grad-cam" => Method::GradCam {
+            layer: args.layer.clone(),
+        },
+        "occlusion" => Method::Occlusion {
+            window: args.window,
+            stride: args.stride,
+        },
+        "lrp" => Method::Lrp {
+            composite,
+            seed: Seed::OneHot,
+        },
+        "sglrp" => Method::Sglrp { composite },
+        "sglrp-two-pass" => Method::SglrpTwoPass {
+            composite,
+            positive_only: false,
+        },
+        "clrp1" => Method::Clrp1 { composite },
+        "clrp2" => Method::Clrp2 { composite },
+        other => {
+            return Err(CliError::input(format!(
+                "unknown method '{other}' (expected one of: {})",
+                METHODS.join(", ")
+            )))
+        }
+    })
+}
+
+/// Runs the command. Files are written only once everything has been computed, and a
+/// failure while writing removes what was already written: no partial output remains.
+pub fn run(args: &ExplainArgs) -> CliResult {
+    let method = method(args)?;
+    let cmap = ColorMap::from_name(&args.cmap).ok_or_else(|| {
+        CliError::input(format!(
+            "unknown colour map '{}' (bwr, seismic, coldnhot, gray)",
+            args.cmap
+        ))
+    })?;
+    // Check the input before loading weights: a wrong file is reported as such.
+    let input = read_input(&args.input, architecture(&args.model)?)?;
+    let model = load(&args.model, args.weights.as_deref())?;
+    let n = input.batch.shape()[0];
+    let targets = match (args.target, &args.targets) {
+        (Some(_), Some(_)) => {
+            return Err(CliError::input(
+                "give either --target or --targets, not both",
+            ))
+        }
+        (Some(t), None) => Targets::Class(t),
+        (None, Some(path)) => Targets::PerSample(read_targets(path, n)?),
+        (None, None) => Targets::Argmax,
+    };
+    let a = explain(&model, &input.batch, &targets, &method)?;
+    let relevance = a.relevance.reshape(&input.shape)?;
+
+    let predicted = a.logits.argmax(1)?;
+    for (i, (t, p)) in a.targets.iter().zip(&predicted).enumerate().take(16) {
+        println!(
+            "sample {i}: explained class {t} (predicted {p}), relevance sum {:+.4}",
+            sample_sum(&a.relevance, i, n)
+        );
+    }
+    if n > 16 {
+        println!("... {} more samples", n - 16);
+    }
+    if args.audit {
+        print!("{}", a.audit);
+    }
+    let mut written: Vec<PathBuf> = Vec::new();
+    let result = (|| -> CliResult {
+        if let Some(out) = &args.out {
+            write_npy_f32(out, &relevance)?;
+            written.push(out.clone());
+            println!("wrote {} ({:?})", out.display(), relevance.shape());
+        }
+        if let Some(png) = &args.heatmap {
+            heatmap_grid(&input.batch, &a.relevance, cmap)
+                .save(png)
+                .map_err(|e| CliError::input(format!("{}: {e}", png.display())))?;
+            written.push(png.clone());
+            println!("wrote {}", png.display());
+        }
+        Ok(())
+    })();
+    if result.is_err() {
+        for path in written {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+    result
+}
+
+fn sample_sum(r: &relprop::core::Tensor, i: usize, n: usize) -> f32 {
+    let per = r.numel() / n.max(1);
+    r.data()[i * per..(i + 1) * per].iter().sum()
+}
+
+/// A grid with one row per sample (at most 16): the input, then its heatmap.
+fn heatmap_grid(x: &relprop::core::Tensor, r: &relprop::core::Tensor, cmap: ColorMap) -> Grid {
+    let (n, h, w) = (x.shape()[0], x.shape()[2], x.shape()[3]);
+    let per = x.numel() / n.max(1);
+    let mut grid = Grid::new(4 * h.max(w).min(64), 4);
+    for i in 0..n.min(16) {
+        // Channels are summed into one map per pixel.
+        let mut map = vec![0.0f32; h * w];
+        let mut grey = vec![0.0f32; h * w];
+        for (k, (&rv, &xv)) in r.data()[i * per..(i + 1) * per]
+            .iter()
+            .zip(&x.data()[i * per..(i + 1) * per])
+            .enumerate()
+        {
+            map[k % (h * w)] += rv;
+            grey[k % (h * w)] += xv / (per / (h * w)) as f32;
+        }
+        grid.add_row(vec![
+            Cell::Input(grey, h, w),
+            Cell::Heatmap(map, h, w, cmap),
+        ]);
+    }
+    grid
+}

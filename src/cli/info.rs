@@ -1,0 +1,32 @@
+//! `relprop info MODEL`: architecture, size and training metadata of a zoo model.
+
+use super::error::{CliError, CliResult};
+use super::models::architecture;
+use relprop::nn::Module;
+use relprop::zoo::pretrained;
+
+/// Prints what is known about the model and its embedded weights.
+pub fn run(name: &str) -> CliResult {
+    let arch = architecture(name)?;
+    let model =
+        pretrained::load(arch).map_err(|e| CliError::internal(format!("embedded weights: {e}")))?;
+    let ckpt = pretrained::checkpoint(arch).map_err(|e| CliError::internal(e.to_string()))?;
+    let [c, h, w] = arch.input_shape();
+    println!("model        {name}");
+    println!("input        [N, {c}, {h}, {w}] grey values in [0, 1]");
+    println!("parameters   {}", model.parameter_count());
+    match ckpt.meta.held_out_accuracy {
+        Some(a) => println!("held-out     {:.2}%", 100.0 * a),
+        None => println!("held-out     (not recorded)"),
+    }
+    println!("trained on   {}", ckpt.meta.data);
+    println!(
+        "recipe       {} epochs, seed {}, {}",
+        ckpt.meta.epochs, ckpt.meta.seed, ckpt.meta.notes
+    );
+    println!("layers");
+    for line in model.describe().lines() {
+        println!("  {line}");
+    }
+    Ok(())
+}

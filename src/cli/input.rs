@@ -1,0 +1,73 @@
+//! Reading a model input from a `.npy` array or a greyscale PNG, and writing outputs.
+
+use super::error::{in_file, CliError, CliResult};
+use super::predict::read_input_npy;
+use relprop::core::Tensor;
+use relprop::explain::heatmap::read_png_grey;
+use relprop::nn::io::{read_npy, Array};
+use relprop::zoo::Architecture;
+use std::path::Path;
+
+/// An input batch, and the shape the user gave it in (outputs are written in that shape).
+pub struct Input {
+    /// `[N, C, H, W]`.
+    pub batch: Tensor,
+    /// The shape as read from the file.
+    pub shape: Vec<usize>,
+}
+
+/// Reads `.npy` (`[N, C, H, W]` or `[C, H, W]` float32) or a PNG of the model's input size.
+pub fn read_input(path: &Path, arch: Architecture) -> CliResult<Input> {
+    let is_png = path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("png"));
+    if !is_png {
+        let (batch, shape) = read_input_npy(path, arch)?;
+        return Ok(Input { batch, shape });
+    }
+    let bytes =
+        std::fs::read(path).map_err(|e| CliError::input(format!("{}: {e}", path.display())))?;
+    let (grey, h, w) =
+        read_png_grey(&bytes).map_err(|e| CliError::input(format!("{}: {e}", path.display())))?;
+    let [c, want_h, want_w] = arch.input_shape();
+    if (h, w) != (want_h, want_w) || c != 1 {
+        return Err(CliError::input(format!(
+            "{}: the image is {w}x{h} pixels but {} takes {want_w}x{want_h} greyscale images",
+            path.display(),
+            arch.name()
+        )));
+    }
+    let batch = Tensor::from_vec(grey, &[1, 1, h, w])?;
+    Ok(Input {
+        shape: batch.shape().to_vec(),
+        batch,
+    })
+}
+
+/// Reads `--targets`: an int64 `.npy` with one class per sample.
+pub fn read_targets(path: &Path, n: usize) -> CliResult<Vec<usize>> {
+    let values = match read_npy(path).map_err(|e| in_file(path, e))? {
+        Array::I64 { data, .. } => data,
+        other => {
+            return Err(CliError::input(format!(
+                "{}: targets must be int64, found {}",
+                path.display(),
+                other.dtype()
+            )))
+        }
+    };
+    if values.len() != n {
+        return Err(CliError::input(format!(
+            "{}: {} targets for {n} samples",
+            path.display(),
+            values.len()
+        )));
+    }
+    values
+        .into_iter()
+        .map(|v| {
+            usize::try_from(v)
+                .map_err(|_| CliError::input(format!("{}: negative target {v}", path.display())))
+        })
+        .collect()
+}

@@ -1,0 +1,12 @@
+//! The subcommands of the `relprop` tool, one file each.
+
+pub mod bench;
+pub mod demo;
+pub mod error;
+pub mod eval;
+pub mod explain;
+pub mod info;
+pub mod input;
+pub mod models;
+pub mod predict;
+pub mod train;
