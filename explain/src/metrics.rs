@@ -31,20 +31,17 @@ pub fn relevance_mass_accuracy(map: &[f32], inside: &[bool]) -> f64 {
     }
 }
 
-/// Of the `K` most relevant pixels (`K` = ground-truth size), the share inside it.
+/// Of the `K` most relevant pixels (`K` = ground-truth size), the share inside it. Only
+/// pixels with positive relevance can rank: a map that is zero almost everywhere would
+/// otherwise be scored by how ties happen to be broken.
 pub fn relevance_rank_accuracy(map: &[f32], inside: &[bool]) -> f64 {
     let k = inside.iter().filter(|&&g| g).count();
     if k == 0 {
         return 0.0;
     }
-    let mut order: Vec<usize> = (0..map.len()).collect();
-    // Stable sort: among equal values the earlier pixel ranks first, so results are exact.
+    let mut order: Vec<usize> = (0..map.len()).filter(|&i| map[i] > 0.0).collect();
     order.sort_by(|&a, &b| map[b].total_cmp(&map[a]));
-    order[..k.min(order.len())]
-        .iter()
-        .filter(|&&i| inside[i])
-        .count() as f64
-        / k as f64
+    order.iter().take(k).filter(|&&i| inside[i]).count() as f64 / k as f64
 }
 
 /// Pearson correlation of two maps (0 when either is constant).
@@ -155,6 +152,8 @@ mod tests {
         assert_eq!(pointing_game(&map, &gt), 0.0);
         // top-2 pixels are 2 and 0: one of two inside
         assert_eq!(relevance_rank_accuracy(&map, &gt), 0.5);
+        // zeros do not rank: only pixel 2 is positive, and it is outside
+        assert_eq!(relevance_rank_accuracy(&[0.0, 0.0, 3.0, 0.0], &gt), 0.0);
         assert_eq!(relevance_mass_accuracy(&[0.0; 4], &gt), 0.0);
     }
 
