@@ -60,6 +60,8 @@ enum Command {
     },
     /// Explain a model's predictions with LRP, SGLRP, CLRP or a gradient baseline.
     Explain(Box<cli::explain::ExplainArgs>),
+    /// Check relevance conservation node by node; exit code 1 names the layers that leak.
+    Verify(Box<cli::verify::VerifyArgs>),
     /// The one-minute tour: heatmaps, an audit and a class-discrimination table.
     Demo {
         /// Folder for the figure.
@@ -171,6 +173,7 @@ fn run(cli: Cli) -> CliResult {
             csv,
         } => cli::bench::run(&models, &batch_sizes, &methods, min_seconds, csv.as_deref()),
         Command::Explain(args) => cli::explain::run(&args),
+        Command::Verify(args) => cli::verify::run(&args),
     }
 }
 

@@ -1,30 +1,12 @@
 //! `relprop explain` end to end: the binary reproduces the Zennit fixtures, and bad input
 //! gives exit code 2, one clear message and no output file.
 
+mod common;
+
+use common::{fixture_path, relprop, scratch};
 use relprop::core::Tensor;
 use relprop::nn::io::{read_npy, read_safetensors, write_npy_f32, write_npy_i64, Array};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-
-fn fixture_path(model: &str) -> PathBuf {
-    PathBuf::from(format!(
-        "{}/tests/fixtures/zennit/{model}.safetensors",
-        env!("CARGO_MANIFEST_DIR")
-    ))
-}
-
-fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("relprop-cli-{}-{name}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-fn relprop(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_relprop"))
-        .args(args)
-        .output()
-        .expect("run relprop")
-}
 
 fn array(arrays: &[(String, Array)], name: &str) -> Array {
     arrays

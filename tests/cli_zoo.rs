@@ -1,21 +1,9 @@
 //! `relprop predict`, `export` and `info` end to end.
 
+mod common;
+
+use common::{relprop, scratch};
 use relprop::nn::io::{read_npy, read_safetensors, write_npy_f32, Array};
-use std::path::PathBuf;
-use std::process::{Command, Output};
-
-fn relprop(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_relprop"))
-        .args(args)
-        .output()
-        .expect("run relprop")
-}
-
-fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("relprop-zoo-{}-{name}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
 
 fn f32s(a: Array) -> Vec<f32> {
     match a {

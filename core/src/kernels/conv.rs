@@ -18,7 +18,8 @@
 //! threads, each reusing its scratch for all its samples (`for_each_init` /
 //! `map_init`) while the GEMMs run single-threaded; a single sample lets the
 //! GEMM split itself across threads instead. The weight gradient sums
-//! per-chunk partials in a fixed order, so it does not depend on scheduling.
+//! partials over a fixed number of chunks in a fixed order, so it depends on
+//! neither scheduling nor the number of threads.
 
 use super::gemm::gemm;
 use super::im2col::{col2im_add, im2col, im2col_pixel_major, sum, transpose};
@@ -244,15 +245,12 @@ pub fn conv2d_backward_weight(
             &grad_out[i * o_sz..(i + 1) * o_sz],
         )
     };
-    let threads = rayon::current_num_threads();
-    // Fixed chunks (a few per thread, for balance on a busy machine), each
-    // with its own partial sums, reduced in chunk order: deterministic for a
-    // given thread count. A single chunk when the GEMM should split itself.
-    let per_chunk = if g.n <= 1 || threads == 1 {
-        g.n.max(1)
-    } else {
-        g.n.div_ceil(2 * threads)
-    };
+    // A fixed number of chunks (not one per thread), each with its own partial sums,
+    // reduced in chunk order: the sum is grouped the same way whatever the thread count,
+    // so training is bit-identical on 1 or 2 threads. Eight chunks keep two threads
+    // balanced on a busy machine; a single sample lets the GEMM split itself.
+    const CHUNKS: usize = 8;
+    let per_chunk = g.n.div_ceil(CHUNKS).max(1);
     let chunks = g.n.div_ceil(per_chunk);
     let run_chunk = |scratch: &mut Vec<f32>, c: usize| {
         let mut gw = vec![0.0f32; w_sz];

@@ -133,6 +133,7 @@ fn temp_path(path: &Path) -> PathBuf {
 /// never a panic.
 pub fn read_png_grey(bytes: &[u8]) -> Result<(Vec<f32>, usize, usize), HeatmapError> {
     let decode = |e: png::DecodingError| HeatmapError::Decode(e.to_string());
+    check_palette(bytes)?;
     let mut decoder = Decoder::new(bytes);
     // Palette to RGB(A), low bit depths to 8 bits, tRNS to alpha: four layouts remain.
     decoder.set_transformations(Transformations::EXPAND);
@@ -196,4 +197,24 @@ pub fn read_png_grey(bytes: &[u8]) -> Result<(Vec<f32>, usize, usize), HeatmapEr
         }
     }
     Ok((grey, h, w))
+}
+
+/// Walks the chunks before the image data and rejects a palette (PLTE) whose length is not
+/// a whole number of RGB entries (at most 256): the png crate panics on such a palette.
+fn check_palette(bytes: &[u8]) -> Result<(), HeatmapError> {
+    let mut at = 8; // past the signature, which the decoder checks itself
+    while let Some(head) = bytes.get(at..at + 8) {
+        let len = u32::from_be_bytes([head[0], head[1], head[2], head[3]]) as usize;
+        match &head[4..8] {
+            b"PLTE" if len == 0 || !len.is_multiple_of(3) || len > 3 * 256 => {
+                return Err(HeatmapError::Decode(format!(
+                    "the palette has {len} bytes, not 3 per entry"
+                )));
+            }
+            b"IDAT" | b"IEND" => return Ok(()),
+            _ => {}
+        }
+        at = at.saturating_add(12).saturating_add(len);
+    }
+    Ok(())
 }

@@ -260,13 +260,18 @@ impl BasicRule {
             let mut parts = Vec::new();
             let mut z: Option<Tensor> = None;
             for br in &group.branches {
-                let Some(x) = layer.modified_input(&br.input)? else {
-                    continue;
-                };
-                let Some(w) = br.weight.apply(layer.w) else {
-                    continue;
-                };
                 let b = layer.b.and_then(|b| br.bias.apply(b));
+                // A branch whose input or weight is all zeros contributes only its bias to
+                // z, and nothing to the result: skip it when it has no bias either. (Keeping
+                // the bias keeps each sample's map independent of the rest of the batch.)
+                let (x, w) = match (layer.modified_input(&br.input)?, br.weight.apply(layer.w)) {
+                    (Some(x), Some(w)) => (x, w),
+                    _ if b.is_none() => continue,
+                    (x, w) => (
+                        x.unwrap_or_else(|| Tensor::zeros(layer.x.shape())),
+                        w.unwrap_or_else(|| Tensor::zeros(layer.w.shape())),
+                    ),
+                };
                 let unmodified = matches!(
                     (&br.input, &br.weight, &br.bias),
                     (InputMod::Identity, ParamMod::Identity, ParamMod::Identity)
@@ -308,9 +313,11 @@ impl BasicRule {
             };
             // Steps 4-6: VJP per branch, times the branch input, signed, summed, weighted.
             for (x, w, sign) in parts {
-                let contribution = x
-                    .mul(&layer.vjp(&s, &w)?)?
-                    .mul_scalar(sign * group.coefficient);
+                let factor = sign * group.coefficient;
+                let mut contribution = x.mul(&layer.vjp(&s, &w)?)?;
+                if factor != 1.0 {
+                    contribution = contribution.mul_scalar(factor);
+                }
                 total = Some(match total {
                     Some(acc) => acc.add(&contribution)?,
                     None => contribution,

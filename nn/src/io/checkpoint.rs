@@ -226,26 +226,7 @@ impl Checkpoint {
                 found: self.architecture.clone(),
             });
         }
-        for (name, shape) in expected {
-            let t = self
-                .get(name)
-                .ok_or_else(|| IoError::MissingParameter(name.clone()))?;
-            if t.shape() != shape.as_slice() {
-                return Err(IoError::WrongShape {
-                    name: name.clone(),
-                    expected: shape.clone(),
-                    found: t.shape().to_vec(),
-                });
-            }
-        }
-        if let Some((name, _)) = self
-            .params
-            .iter()
-            .find(|(n, _)| !expected.iter().any(|(e, _)| e == n))
-        {
-            return Err(IoError::UnexpectedParameter(name.clone()));
-        }
-        Ok(())
+        crate::state::check_state(expected, &self.params, false)
     }
 }
 

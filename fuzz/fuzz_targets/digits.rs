@@ -1,0 +1,65 @@
+//! The zoo's digit-sheet decoder `digits::decode(png, manifest)`.
+//!
+//! Input layout: one selector byte, then either (even selector) PNG bytes decoded with the
+//! bundled manifest, or (odd selector) manifest text, a 0 byte, and PNG bytes, so both the
+//! manifest parser and the sheet cutter are reached with small sheets. PNG chunk CRCs are
+//! repaired before decoding.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use relprop_zoo::digits;
+
+static MANIFEST: &str = include_str!("../../zoo/data/digits.txt");
+
+fn crc32(bytes: &[u8]) -> u32 {
+    let mut c = !0u32;
+    for &b in bytes {
+        c ^= b as u32;
+        for _ in 0..8 {
+            c = if c & 1 != 0 {
+                0xEDB8_8320 ^ (c >> 1)
+            } else {
+                c >> 1
+            };
+        }
+    }
+    !c
+}
+
+fn repair(bytes: &mut [u8]) {
+    let mut at = 8;
+    while at + 12 <= bytes.len() {
+        let len = u32::from_be_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]]);
+        let Some(end) = (at + 8)
+            .checked_add(len as usize)
+            .filter(|&e| e + 4 <= bytes.len())
+        else {
+            return;
+        };
+        let crc = crc32(&bytes[at + 4..end]);
+        bytes[end..end + 4].copy_from_slice(&crc.to_be_bytes());
+        at = end + 4;
+    }
+}
+
+fuzz_target!(|data: &[u8]| {
+    let Some((&selector, rest)) = data.split_first() else {
+        return;
+    };
+    let (manifest, png) = if selector % 2 == 0 {
+        (MANIFEST.to_string(), rest)
+    } else {
+        match rest.iter().position(|&b| b == 0) {
+            Some(at) => (
+                String::from_utf8_lossy(&rest[..at]).into_owned(),
+                &rest[at + 1..],
+            ),
+            None => return,
+        }
+    };
+    let mut png = png.to_vec();
+    repair(&mut png);
+    if let Ok(d) = digits::decode(&png, &manifest) {
+        assert_eq!(d.images.len(), d.labels.len() * digits::PIXELS);
+    }
+});

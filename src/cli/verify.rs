@@ -1,0 +1,114 @@
+//! `relprop verify`: relevance conservation checked node by node, with an exit code.
+
+use super::error::{CliError, CliResult};
+use super::input::read_input;
+use super::models::{architecture, load};
+use clap::Args;
+use relprop::explain::verify::{verify, DEFAULT_TOLERANCE};
+use relprop::explain::{Composite, Seed, Targets, COMPOSITE_NAMES};
+use std::path::PathBuf;
+
+/// Everything `relprop verify` accepts.
+#[derive(Args, Debug)]
+pub struct VerifyArgs {
+    /// Architecture name.
+    #[arg(long)]
+    pub model: String,
+    /// Weights: a .safetensors file with PyTorch names or a relprop checkpoint.
+    #[arg(long)]
+    pub weights: Option<PathBuf>,
+    /// Float32 .npy [N, C, H, W] or [C, H, W], or a greyscale PNG of the model's input size.
+    #[arg(long)]
+    pub input: PathBuf,
+    /// Rule set: zero, epsilon, epsilon-plus, epsilon-plus-flat, epsilon-alpha2-beta1,
+    /// epsilon-alpha2-beta1-flat, epsilon-gamma-box, bounded-deep-taylor.
+    #[arg(long, default_value = "epsilon-plus")]
+    pub rules: String,
+    /// Largest accepted local error, relative to the seed's absolute sum.
+    #[arg(long, default_value_t = DEFAULT_TOLERANCE)]
+    pub tolerance: f64,
+    /// Explain this class for every sample (default: the predicted class).
+    #[arg(long)]
+    pub target: Option<usize>,
+    /// Epsilon of the Epsilon rule.
+    #[arg(long, default_value_t = 1e-6)]
+    pub epsilon: f32,
+    /// Lowest input value (ZBox).
+    #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
+    pub low: f32,
+    /// Highest input value (ZBox).
+    #[arg(long, default_value_t = 1.0, allow_negative_numbers = true)]
+    pub high: f32,
+}
+
+/// Runs the check and prints one row per node. Exit code 1 when some node leaks more than
+/// the tolerance (naming it), 2 for bad input, 0 otherwise.
+pub fn run(args: &VerifyArgs) -> CliResult {
+    if !COMPOSITE_NAMES.contains(&args.rules.as_str()) {
+        return Err(CliError::input(format!(
+            "unknown rule set '{}' (expected one of: {})",
+            args.rules,
+            COMPOSITE_NAMES.join(", ")
+        )));
+    }
+    if !args.tolerance.is_finite() || args.tolerance < 0.0 {
+        return Err(CliError::input(format!(
+            "--tolerance must be a finite number >= 0, got {}",
+            args.tolerance
+        )));
+    }
+    if !args.epsilon.is_finite() || args.epsilon < 0.0 {
+        return Err(CliError::input(format!(
+            "--epsilon must be a finite number >= 0, got {}",
+            args.epsilon
+        )));
+    }
+    if !(args.low.is_finite() && args.high.is_finite() && args.low <= args.high) {
+        return Err(CliError::input(format!(
+            "--low and --high must be finite with low <= high, got {} and {}",
+            args.low, args.high
+        )));
+    }
+    let composite = Composite::by_name(&args.rules, args.epsilon, args.low, args.high)?;
+    // Check the input before loading weights: a wrong file is reported as such.
+    let input = read_input(&args.input, architecture(&args.model)?)?;
+    let model = load(&args.model, args.weights.as_deref())?;
+    let targets = match args.target {
+        Some(t) => Targets::Class(t),
+        None => Targets::Argmax,
+    };
+    let v = verify(
+        &model,
+        &input.batch,
+        &targets,
+        &composite,
+        &Seed::OneHot,
+        args.tolerance,
+    )?;
+    print!("{v}");
+    let bad = v.violations();
+    if bad.is_empty() {
+        return Ok(());
+    }
+    let names: Vec<String> = bad
+        .iter()
+        .map(|l| {
+            let bias = if l.has_bias { ", has a bias" } else { "" };
+            format!(
+                "{} ({}{bias}): local error {:.2e}",
+                l.label,
+                l.op,
+                l.max_local_error()
+            )
+        })
+        .collect();
+    Err(CliError {
+        code: 1,
+        message: format!(
+            "relevance is not conserved within {:.1e} at {} node(s): {}",
+            args.tolerance,
+            bad.len(),
+            names.join("; ")
+        ),
+    })
+}

@@ -1,0 +1,202 @@
+//! Checksums and hand-made files: seeds for the mutations.
+
+use crate::common::*;
+use crate::loaders::*;
+use relprop::core::Tensor;
+use relprop::explain::heatmap::{read_png_grey, write_png_rgb};
+use relprop::nn::io::{npy_f32_bytes, npy_i64_bytes, safetensors_bytes, Checkpoint, TrainingMeta};
+use relprop::nn::state::state_dict;
+use relprop::zoo::{pretrained, Architecture};
+
+pub(crate) fn crc32(bytes: &[u8]) -> u32 {
+    let mut c = !0u32;
+    for &b in bytes {
+        c ^= b as u32;
+        for _ in 0..8 {
+            c = if c & 1 != 0 {
+                0xEDB8_8320 ^ (c >> 1)
+            } else {
+                c >> 1
+            };
+        }
+    }
+    !c
+}
+
+pub(crate) fn adler32(bytes: &[u8]) -> u32 {
+    let (mut a, mut b) = (1u32, 0u32);
+    for &x in bytes {
+        a = (a + x as u32) % 65521;
+        b = (b + a) % 65521;
+    }
+    (b << 16) | a
+}
+
+/// A relprop checkpoint ends in the CRC-32 of everything before it.
+pub(crate) fn refresh_checkpoint_crc(bytes: &mut [u8]) {
+    if bytes.len() >= 4 {
+        let n = bytes.len() - 4;
+        let crc = crc32(&bytes[..n]);
+        bytes[n..].copy_from_slice(&crc.to_le_bytes());
+    }
+}
+
+/// Rewrites the CRC of every complete PNG chunk (length, type, data, CRC over type + data).
+pub(crate) fn refresh_png_crcs(bytes: &mut [u8]) {
+    let mut at = 8;
+    while at + 12 <= bytes.len() {
+        let len =
+            u32::from_be_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]]) as usize;
+        let Some(end) = (at + 8).checked_add(len).filter(|&e| e + 4 <= bytes.len()) else {
+            return;
+        };
+        let crc = crc32(&bytes[at + 4..end]);
+        bytes[end..end + 4].copy_from_slice(&crc.to_be_bytes());
+        at = end + 4;
+    }
+}
+
+pub(crate) fn png_chunk(out: &mut Vec<u8>, kind: &[u8; 4], data: &[u8]) {
+    out.extend_from_slice(&(data.len() as u32).to_be_bytes());
+    let start = out.len();
+    out.extend_from_slice(kind);
+    out.extend_from_slice(data);
+    let crc = crc32(&out[start..]);
+    out.extend_from_slice(&crc.to_be_bytes());
+}
+
+/// A zlib stream of stored (uncompressed) deflate blocks.
+pub(crate) fn zlib_stored(raw: &[u8]) -> Vec<u8> {
+    let mut out = vec![0x78, 0x01];
+    let blocks: Vec<&[u8]> = if raw.is_empty() {
+        vec![&[][..]]
+    } else {
+        raw.chunks(65535).collect()
+    };
+    for (i, block) in blocks.iter().enumerate() {
+        out.push(u8::from(i + 1 == blocks.len()));
+        let len = block.len() as u16;
+        out.extend_from_slice(&len.to_le_bytes());
+        out.extend_from_slice(&(!len).to_le_bytes());
+        out.extend_from_slice(block);
+    }
+    out.extend_from_slice(&adler32(raw).to_be_bytes());
+    out
+}
+
+/// A PNG with the given header fields and scanlines (each row: filter byte 0, then pixels).
+pub(crate) fn png_file(
+    w: u32,
+    h: u32,
+    depth: u8,
+    color: u8,
+    plte: Option<&[u8]>,
+    pixel_row: &[u8],
+) -> Vec<u8> {
+    let mut out = b"\x89PNG\r\n\x1a\n".to_vec();
+    let mut ihdr = Vec::new();
+    ihdr.extend_from_slice(&w.to_be_bytes());
+    ihdr.extend_from_slice(&h.to_be_bytes());
+    ihdr.extend_from_slice(&[depth, color, 0, 0, 0]);
+    png_chunk(&mut out, b"IHDR", &ihdr);
+    if let Some(p) = plte {
+        png_chunk(&mut out, b"PLTE", p);
+    }
+    let mut raw = Vec::new();
+    for _ in 0..h {
+        raw.push(0);
+        raw.extend_from_slice(pixel_row);
+    }
+    png_chunk(&mut out, b"IDAT", &zlib_stored(&raw));
+    png_chunk(&mut out, b"IEND", &[]);
+    out
+}
+
+/// Valid PNGs of every colour type and several bit depths, plus one from our own writer.
+pub(crate) fn png_seeds() -> Vec<Vec<u8>> {
+    let w = 6u32;
+    let row = |bytes_per_px: usize| -> Vec<u8> {
+        (0..w as usize * bytes_per_px)
+            .map(|i| (i * 37 % 256) as u8)
+            .collect()
+    };
+    let mut seeds = vec![
+        png_file(w, 5, 8, 0, None, &row(1)),             // grey 8
+        png_file(w, 5, 16, 0, None, &row(2)),            // grey 16
+        png_file(w, 5, 1, 0, None, &[0b1010_1100]),      // grey 1
+        png_file(w, 5, 4, 0, None, &[0x12, 0x34, 0x56]), // grey 4
+        png_file(w, 5, 8, 2, None, &row(3)),             // RGB 8
+        png_file(w, 5, 16, 6, None, &row(8)),            // RGBA 16
+        png_file(w, 5, 8, 4, None, &row(2)),             // grey + alpha
+        png_file(
+            w,
+            5,
+            8,
+            3,
+            Some(&[0, 0, 0, 255, 128, 7]),
+            &[0, 1, 1, 0, 1, 0],
+        ), // palette
+    ];
+    let dir = scratch("png-seed");
+    let path = dir.join("rgb.png");
+    let rgb: Vec<u8> = (0..7 * 5 * 3).map(|i| (i * 11 % 256) as u8).collect();
+    write_png_rgb(&path, &rgb, 5, 7).unwrap();
+    seeds.push(std::fs::read(&path).unwrap());
+    let _ = std::fs::remove_dir_all(&dir);
+    for s in &seeds {
+        read_png_grey(s).expect("seed PNGs are valid");
+    }
+    seeds
+}
+
+pub(crate) fn small_params() -> Vec<(String, Tensor)> {
+    vec![
+        (
+            "features.conv1.weight".into(),
+            Tensor::rand_normal(&[2, 1, 3, 3], 0.0, 1.0, 1),
+        ),
+        ("features.conv1.bias".into(), Tensor::zeros(&[2])),
+        ("scale".into(), Tensor::scalar(0.5)),
+        (
+            "classifier.fc.weight".into(),
+            Tensor::rand_normal(&[3, 8], 0.0, 1.0, 2),
+        ),
+    ]
+}
+
+pub(crate) fn seeds(loader: Loader) -> Vec<Vec<u8>> {
+    match loader {
+        Loader::Checkpoint => {
+            let small = Checkpoint {
+                architecture: "tiny".into(),
+                params: small_params(),
+                meta: TrainingMeta {
+                    data: "unit test".into(),
+                    epochs: 3,
+                    seed: 9,
+                    held_out_accuracy: Some(0.5),
+                    notes: "mutation seed".into(),
+                },
+            };
+            vec![
+                small.to_bytes().unwrap(),
+                pretrained::bytes(Architecture::Lenet5).to_vec(),
+            ]
+        }
+        Loader::Safetensors => vec![
+            safetensors_bytes(&small_params()).unwrap(),
+            safetensors_bytes(&state_dict(&Architecture::Lenet5.build(1))).unwrap(),
+        ],
+        Loader::Npy => vec![
+            npy_f32_bytes(&[2, 3], &[1.0, -2.0, 3.5, 0.0, f32::MIN_POSITIVE, 7.0]).unwrap(),
+            npy_i64_bytes(&[4], &[0, 3, -1, i64::MAX]).unwrap(),
+            npy_f32_bytes(
+                &[1, 1, 28, 28],
+                Tensor::rand_uniform(&[784], 0.0, 1.0, 5).data(),
+            )
+            .unwrap(),
+        ],
+        Loader::Png => png_seeds(),
+        Loader::Digits => vec![DIGIT_SHEET.to_vec()],
+    }
+}
