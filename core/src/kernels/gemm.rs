@@ -143,6 +143,59 @@ fn block_len(len: usize, parts: usize) -> usize {
     len.div_ceil(parts).div_ceil(TILE) * TILE
 }
 
+/// `c[1, n] = alpha * a[1, k] op(B) + beta * c`, in safe code: dot products with the rows
+/// of B when it is stored transposed (`[n, k]`), scaled row sums otherwise; eight partial
+/// sums let the compiler vectorise.
+#[allow(clippy::too_many_arguments)]
+fn gemv(
+    k: usize,
+    n: usize,
+    alpha: f32,
+    a: &[f32],
+    b: &[f32],
+    trans_b: bool,
+    beta: f32,
+    c: &mut [f32],
+) {
+    let finish =
+        |acc: f32, cj: &mut f32| *cj = alpha * acc + if beta == 0.0 { 0.0 } else { beta * *cj };
+    if trans_b {
+        let row = |j: usize, cj: &mut f32| {
+            let bj = &b[j * k..(j + 1) * k];
+            let mut part = [0.0f32; 8];
+            let (ac, bc) = (a.chunks_exact(8), bj.chunks_exact(8));
+            let tail: f32 = ac
+                .remainder()
+                .iter()
+                .zip(bc.remainder())
+                .map(|(x, y)| x * y)
+                .sum();
+            for (x, y) in ac.zip(bc) {
+                for l in 0..8 {
+                    part[l] += x[l] * y[l];
+                }
+            }
+            finish(part.iter().sum::<f32>() + tail, cj);
+        };
+        if n * k >= PAR_MIN_WORK && rayon::current_thread_index().is_none() {
+            c.par_iter_mut()
+                .enumerate()
+                .with_min_len(16)
+                .for_each(|(j, cj)| row(j, cj));
+        } else {
+            c.iter_mut().enumerate().for_each(|(j, cj)| row(j, cj));
+        }
+    } else {
+        let mut acc = vec![0.0f32; n];
+        for (&ai, brow) in a.iter().zip(b.chunks_exact(n)) {
+            if ai != 0.0 {
+                acc.iter_mut().zip(brow).for_each(|(s, &v)| *s += ai * v);
+            }
+        }
+        c.iter_mut().zip(acc).for_each(|(cj, s)| finish(s, cj));
+    }
+}
+
 /// C = alpha * op(A) * op(B) + beta * C, row-major; op = transpose when the flag is set.
 /// a is [m,k] (or [k,m] if trans_a), b is [k,n] (or [n,k] if trans_b), c is [m,n].
 ///
@@ -181,6 +234,12 @@ pub fn gemm(
     }
     if k == 0 {
         scale(c, beta);
+        return Ok(());
+    }
+    if m == 1 {
+        // A single row (a dense layer at batch 1) is a matrix-vector product: packing the
+        // whole weight matrix for sgemm would cost as much as the product itself.
+        gemv(k, n, alpha, a, b, trans_b, beta, c);
         return Ok(());
     }
     let (rsa, csa) = if trans_a { (1, m) } else { (k, 1) };

@@ -264,7 +264,12 @@ impl BasicRule {
                 // A branch whose input or weight is all zeros contributes only its bias to
                 // z, and nothing to the result: skip it when it has no bias either. (Keeping
                 // the bias keeps each sample's map independent of the rest of the batch.)
-                let (x, w) = match (layer.modified_input(&br.input)?, br.weight.apply(layer.w)) {
+                let x = layer.modified_input(&br.input)?;
+                if x.is_none() && b.is_none() {
+                    continue; // checked first: modifying a large weight costs more than the test
+                }
+                let w = br.weight.apply(layer.w);
+                let (x, w) = match (x, w) {
                     (Some(x), Some(w)) => (x, w),
                     _ if b.is_none() => continue,
                     (x, w) => (
