@@ -39,7 +39,7 @@ pub fn recipe(arch: Architecture) -> Recipe {
     };
     match arch {
         Architecture::Mlp => single(30),
-        Architecture::Lenet5 => single(40),
+        Architecture::Lenet5 => single(60),
         Architecture::VggSmall => single(25),
         Architecture::VggSmallBn => single(20),
         Architecture::ResnetSmall => single(20),
