@@ -92,6 +92,27 @@ pub struct ExplainArgs {
     pub seed: u64,
 }
 
+/// The rule set named `rules`, after checking the options every LRP command shares.
+pub fn composite(rules: &str, epsilon: f32, low: f32, high: f32) -> CliResult<Composite> {
+    if !COMPOSITE_NAMES.contains(&rules) {
+        return Err(CliError::input(format!(
+            "unknown rule set '{rules}' (expected one of: {})",
+            COMPOSITE_NAMES.join(", ")
+        )));
+    }
+    if !epsilon.is_finite() || epsilon < 0.0 {
+        return Err(CliError::input(format!(
+            "--epsilon must be a finite number >= 0, got {epsilon}"
+        )));
+    }
+    if !(low.is_finite() && high.is_finite() && low <= high) {
+        return Err(CliError::input(format!(
+            "--low and --high must be finite with low <= high, got {low} and {high}"
+        )));
+    }
+    Ok(Composite::by_name(rules, epsilon, low, high)?)
+}
+
 /// Builds the method from its name and the rule options.
 pub fn method(args: &ExplainArgs) -> CliResult<Method> {
     let lrp_like = matches!(
@@ -104,31 +125,13 @@ pub fn method(args: &ExplainArgs) -> CliResult<Method> {
         "bounded-deep-taylor"
     };
     let rules = args.rules.as_deref().unwrap_or(default_rules);
-    if !COMPOSITE_NAMES.contains(&rules) {
-        return Err(CliError::input(format!(
-            "unknown rule set '{rules}' (expected one of: {})",
-            COMPOSITE_NAMES.join(", ")
-        )));
-    }
-    if !args.epsilon.is_finite() || args.epsilon < 0.0 {
-        return Err(CliError::input(format!(
-            "--epsilon must be a finite number >= 0, got {}",
-            args.epsilon
-        )));
-    }
-    if !(args.low.is_finite() && args.high.is_finite() && args.low <= args.high) {
-        return Err(CliError::input(format!(
-            "--low and --high must be finite with low <= high, got {} and {}",
-            args.low, args.high
-        )));
-    }
     if args.rules.is_some() && !lrp_like && METHODS.contains(&args.method.as_str()) {
         eprintln!(
             "note: --rules applies to lrp, sglrp, sglrp-two-pass, clrp1 and clrp2; {} ignores it",
             args.method
         );
     }
-    let composite = Composite::by_name(rules, args.epsilon, args.low, args.high)?;
+    let composite = composite(rules, args.epsilon, args.low, args.high)?;
     Ok(match args.method.as_str() {
         "gradient" => Method::Gradient,
         "gradient-x-input" => Method::GradientXInput,

@@ -5,7 +5,7 @@ use super::input::read_input;
 use super::models::{architecture, load};
 use clap::Args;
 use relprop::explain::verify::{verify, DEFAULT_TOLERANCE};
-use relprop::explain::{Composite, Seed, Targets, COMPOSITE_NAMES};
+use relprop::explain::{Seed, Targets};
 use std::path::PathBuf;
 
 /// Everything `relprop verify` accepts.
@@ -44,32 +44,13 @@ pub struct VerifyArgs {
 /// Runs the check and prints one row per node. Exit code 1 when some node leaks more than
 /// the tolerance (naming it), 2 for bad input, 0 otherwise.
 pub fn run(args: &VerifyArgs) -> CliResult {
-    if !COMPOSITE_NAMES.contains(&args.rules.as_str()) {
-        return Err(CliError::input(format!(
-            "unknown rule set '{}' (expected one of: {})",
-            args.rules,
-            COMPOSITE_NAMES.join(", ")
-        )));
-    }
     if !args.tolerance.is_finite() || args.tolerance < 0.0 {
         return Err(CliError::input(format!(
             "--tolerance must be a finite number >= 0, got {}",
             args.tolerance
         )));
     }
-    if !args.epsilon.is_finite() || args.epsilon < 0.0 {
-        return Err(CliError::input(format!(
-            "--epsilon must be a finite number >= 0, got {}",
-            args.epsilon
-        )));
-    }
-    if !(args.low.is_finite() && args.high.is_finite() && args.low <= args.high) {
-        return Err(CliError::input(format!(
-            "--low and --high must be finite with low <= high, got {} and {}",
-            args.low, args.high
-        )));
-    }
-    let composite = Composite::by_name(&args.rules, args.epsilon, args.low, args.high)?;
+    let composite = super::explain::composite(&args.rules, args.epsilon, args.low, args.high)?;
     // Check the input before loading weights: a wrong file is reported as such.
     let input = read_input(&args.input, architecture(&args.model)?)?;
     let model = load(&args.model, args.weights.as_deref())?;
