@@ -34,30 +34,9 @@ fn fill(len: usize, seed: u64) -> Vec<f32> {
         .collect()
 }
 
-/// Direct `C = A * B` (row-major, `beta = 0`) through `matrixmultiply::sgemm`.
+/// Direct `C = A * B` in one `matrixmultiply::sgemm` call (no splitting).
 fn direct_sgemm(m: usize, k: usize, n: usize, a: &[f32], b: &[f32], c: &mut [f32]) {
-    assert!(a.len() == m * k && b.len() == k * n && c.len() == m * n);
-    // SAFETY: the three lengths were just asserted, so the contiguous
-    // row-major views (strides (k,1), (n,1), (n,1)) stay inside their slices;
-    // `c` is a unique borrow and does not alias `a` or `b`.
-    unsafe {
-        matrixmultiply::sgemm(
-            m,
-            k,
-            n,
-            1.0,
-            a.as_ptr(),
-            k as isize,
-            1,
-            b.as_ptr(),
-            n as isize,
-            1,
-            0.0,
-            c.as_mut_ptr(),
-            n as isize,
-            1,
-        )
-    }
+    relprop_core::kernels::gemm::sgemm_single(m, k, n, a, b, c).expect("shapes match");
 }
 
 fn bench_gemm(cr: &mut Criterion) {

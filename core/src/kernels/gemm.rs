@@ -76,6 +76,25 @@ fn scale(c: &mut [f32], beta: f32) {
     }
 }
 
+/// `C = A * B` for row-major `A [m, k]`, `B [k, n]`, `C [m, n]` in one single-threaded
+/// `matrixmultiply::sgemm` call, without [`gemm`]'s splitting: the baseline that the kernel
+/// benchmark compares [`gemm`] with.
+pub fn sgemm_single(
+    m: usize,
+    k: usize,
+    n: usize,
+    a: &[f32],
+    b: &[f32],
+    c: &mut [f32],
+) -> Result<(), String> {
+    if a.len() != m * k || b.len() != k * n || c.len() != m * n {
+        return Err(format!(
+            "sgemm_single: lengths do not match m={m}, k={k}, n={n}"
+        ));
+    }
+    sgemm_strided((m, k, n), 1.0, (a, k, 1), (b, n, 1), 0.0, (c, n))
+}
+
 /// `C = alpha * A * B + beta * C` on strided views, single-threaded.
 ///
 /// `A` is the `m x k` view `a[i * rsa + p * csa]`, `B` the `k x n` view
