@@ -3,23 +3,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
+use relprop_nn::io::crc32;
 use relprop_nn::io::Checkpoint;
-
-/// CRC-32 (IEEE), as the checkpoint trailer uses.
-fn crc32(bytes: &[u8]) -> u32 {
-    let mut c = !0u32;
-    for &b in bytes {
-        c ^= b as u32;
-        for _ in 0..8 {
-            c = if c & 1 != 0 {
-                0xEDB8_8320 ^ (c >> 1)
-            } else {
-                c >> 1
-            };
-        }
-    }
-    !c
-}
 
 fuzz_target!(|data: &[u8]| {
     let _ = Checkpoint::from_bytes(data);

@@ -7,24 +7,10 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
+use relprop_nn::io::crc32;
 use relprop_zoo::digits;
 
 static MANIFEST: &str = include_str!("../../zoo/data/digits.txt");
-
-fn crc32(bytes: &[u8]) -> u32 {
-    let mut c = !0u32;
-    for &b in bytes {
-        c ^= b as u32;
-        for _ in 0..8 {
-            c = if c & 1 != 0 {
-                0xEDB8_8320 ^ (c >> 1)
-            } else {
-                c >> 1
-            };
-        }
-    }
-    !c
-}
 
 fn repair(bytes: &mut [u8]) {
     let mut at = 8;

@@ -4,21 +4,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use relprop_explain::heatmap::read_png_grey;
-
-fn crc32(bytes: &[u8]) -> u32 {
-    let mut c = !0u32;
-    for &b in bytes {
-        c ^= b as u32;
-        for _ in 0..8 {
-            c = if c & 1 != 0 {
-                0xEDB8_8320 ^ (c >> 1)
-            } else {
-                c >> 1
-            };
-        }
-    }
-    !c
-}
+use relprop_nn::io::crc32;
 
 /// Rewrites the CRC of every complete chunk after the 8-byte signature.
 fn repair(bytes: &mut [u8]) {

@@ -1,7 +1,7 @@
 //! Class discrimination on two-digit composites, explained with `multidigit`.
 
 use super::{method, sample_map};
-use crate::core::{Result, Tensor};
+use crate::core::Result;
 use crate::explain::metrics::{
     correlation, pointing_game, relevance_mass_accuracy, relevance_rank_accuracy, MeanCi,
 };
@@ -9,6 +9,7 @@ use crate::explain::{explain, Targets};
 use crate::nn::Module;
 use crate::zoo::composites::{Composite, CompositeGenerator, CANVAS};
 use crate::zoo::digits::{Digits, Split};
+use crate::zoo::training::composite_tensor;
 
 /// The methods of the discrimination table, in table order.
 pub const DISCRIMINATION_METHODS: [&str; 10] = [
@@ -58,8 +59,7 @@ pub fn discrimination(
         .collect::<Result<_>>()?;
     let mut scores = vec![[Vec::new(), Vec::new(), Vec::new(), Vec::new()]; methods.len()];
     for (done, chunk) in composites.chunks(BATCH).enumerate() {
-        let data: Vec<f32> = chunk.iter().flat_map(|c| c.image.iter().copied()).collect();
-        let x = Tensor::from_vec(data, &[chunk.len(), 1, CANVAS, CANVAS])?;
+        let (x, _) = composite_tensor(chunk)?;
         for ((_, m), s) in methods.iter().zip(scores.iter_mut()) {
             let mut maps = [Vec::new(), Vec::new()];
             for (k, maps_k) in maps.iter_mut().enumerate() {

@@ -4,24 +4,11 @@ use crate::common::*;
 use crate::loaders::*;
 use relprop::core::Tensor;
 use relprop::explain::heatmap::{read_png_grey, write_png_rgb};
-use relprop::nn::io::{npy_f32_bytes, npy_i64_bytes, safetensors_bytes, Checkpoint, TrainingMeta};
+use relprop::nn::io::{
+    crc32, npy_f32_bytes, npy_i64_bytes, safetensors_bytes, Checkpoint, TrainingMeta,
+};
 use relprop::nn::state::state_dict;
 use relprop::zoo::{pretrained, Architecture};
-
-pub(crate) fn crc32(bytes: &[u8]) -> u32 {
-    let mut c = !0u32;
-    for &b in bytes {
-        c ^= b as u32;
-        for _ in 0..8 {
-            c = if c & 1 != 0 {
-                0xEDB8_8320 ^ (c >> 1)
-            } else {
-                c >> 1
-            };
-        }
-    }
-    !c
-}
 
 pub(crate) fn adler32(bytes: &[u8]) -> u32 {
     let (mut a, mut b) = (1u32, 0u32);

@@ -307,8 +307,9 @@ fn decode_limited<const LIMIT: usize>(body: &[u8]) -> Result<Stored, IoError> {
     Ok(stored)
 }
 
-/// CRC-32 (IEEE 802.3, reflected, as in zlib and PNG), table-driven.
-pub(super) fn crc32(bytes: &[u8]) -> u32 {
+/// CRC-32 (IEEE 802.3, reflected, as in zlib and PNG), table-driven. Public so tests and
+/// fuzz targets can repair the checksums of files they damage on purpose.
+pub fn crc32(bytes: &[u8]) -> u32 {
     !bytes.iter().fold(!0u32, |c, &b| {
         CRC_TABLE[((c ^ u32::from(b)) & 0xFF) as usize] ^ (c >> 8)
     })

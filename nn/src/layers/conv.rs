@@ -3,7 +3,7 @@
 use super::{labelled, line};
 use crate::init;
 use crate::module::{Mode, Module, Param};
-use relprop_core::{Conv2dSpec, Error, NodeId, Result, Rng, Tape, Tensor};
+use relprop_core::{Conv2dSpec, NodeId, Result, Rng, Tape, Tensor};
 
 /// A convolution with weight `[out, in, kh, kw]` and optional bias `[out]`, as
 /// `torch.nn.Conv2d` (no groups or dilation).
@@ -52,26 +52,12 @@ impl Conv2d {
         spec: Conv2dSpec,
     ) -> Result<Self> {
         let name = name.into();
-        let &[out, _, _, _] = weight.shape() else {
-            return Err(Error::shape(
-                "Conv2d",
-                &[weight.shape()],
-                "the weight must be [out, in, kh, kw]",
-            ));
-        };
-        if let Some(b) = &bias {
-            if b.shape() != [out] {
-                return Err(Error::shape(
-                    "Conv2d",
-                    &[weight.shape(), b.shape()],
-                    format!("the bias must be [{out}]"),
-                ));
-            }
-        }
+        let (weight, bias) =
+            super::affine_params("Conv2d", &name, (weight, 4, "[out, in, kh, kw]"), bias)?;
         Ok(Conv2d {
             spec,
-            weight: Param::new(format!("{name}.weight"), weight),
-            bias: bias.map(|b| Param::new(format!("{name}.bias"), b)),
+            weight,
+            bias,
             name,
         })
     }

@@ -3,7 +3,7 @@
 use super::{labelled, line};
 use crate::init;
 use crate::module::{Mode, Module, Param};
-use relprop_core::{Error, NodeId, Result, Rng, Tape, Tensor};
+use relprop_core::{NodeId, Result, Rng, Tape, Tensor};
 
 /// A fully connected layer with weight `[out, in]` and optional bias `[out]`, as
 /// `torch.nn.Linear`.
@@ -44,27 +44,8 @@ impl Linear {
         bias: Option<Tensor>,
     ) -> Result<Self> {
         let name = name.into();
-        let &[out, _] = weight.shape() else {
-            return Err(Error::shape(
-                "Linear",
-                &[weight.shape()],
-                "the weight must be [out, in]",
-            ));
-        };
-        if let Some(b) = &bias {
-            if b.shape() != [out] {
-                return Err(Error::shape(
-                    "Linear",
-                    &[weight.shape(), b.shape()],
-                    format!("the bias must be [{out}]"),
-                ));
-            }
-        }
-        Ok(Linear {
-            weight: Param::new(format!("{name}.weight"), weight),
-            bias: bias.map(|b| Param::new(format!("{name}.bias"), b)),
-            name,
-        })
+        let (weight, bias) = super::affine_params("Linear", &name, (weight, 2, "[out, in]"), bias)?;
+        Ok(Linear { weight, bias, name })
     }
 
     /// The layer's full name, which also labels its output node.

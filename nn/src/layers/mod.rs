@@ -48,7 +48,8 @@ pub use pool::{AvgPool2d, GlobalAvgPool, MaxPool2d};
 pub use residual::Residual;
 pub use sequential::Sequential;
 
-use relprop_core::{NodeId, Result, Tape};
+use crate::module::Param;
+use relprop_core::{Error, NodeId, Result, Tape, Tensor};
 
 /// Labels `id` with `name` and hands the id back, so a forward pass can end with it.
 fn labelled(tape: &mut Tape, id: NodeId, name: &str) -> Result<NodeId> {
@@ -62,4 +63,34 @@ fn line(name: Option<&str>, what: &str) -> String {
         Some(n) if !n.is_empty() => format!("{n}: {what}"),
         _ => what.to_string(),
     }
+}
+
+/// The `{name}.weight` and optional `{name}.bias` parameters of an affine layer, once the
+/// weight has `rank` dimensions (`layout` names them for the error) and the bias matches
+/// its first one, the number of outputs.
+fn affine_params(
+    op: &'static str,
+    name: &str,
+    (weight, rank, layout): (Tensor, usize, &str),
+    bias: Option<Tensor>,
+) -> Result<(Param, Option<Param>)> {
+    if weight.rank() != rank {
+        return Err(Error::shape(
+            op,
+            &[weight.shape()],
+            format!("the weight must be {layout}"),
+        ));
+    }
+    let out = weight.shape()[0];
+    if let Some(b) = bias.as_ref().filter(|b| b.shape() != [out]) {
+        return Err(Error::shape(
+            op,
+            &[weight.shape(), b.shape()],
+            format!("the bias must be [{out}]"),
+        ));
+    }
+    Ok((
+        Param::new(format!("{name}.weight"), weight),
+        bias.map(|b| Param::new(format!("{name}.bias"), b)),
+    ))
 }
