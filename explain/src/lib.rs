@@ -5,6 +5,7 @@
 
 pub mod attributors;
 pub mod audit;
+pub mod batching;
 pub mod canonizer;
 pub mod composite;
 pub mod heatmap;

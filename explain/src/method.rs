@@ -5,6 +5,7 @@
 
 use crate::attributors;
 use crate::audit::Audit;
+use crate::batching;
 use crate::composite::{Composite, RuleMap};
 use crate::seed::{Seed, Targets};
 use relprop_core::{Error, Exact, NodeId, Op, Result, RuleSet, Signals, Tape, Tensor};
@@ -122,6 +123,18 @@ pub enum Method {
 }
 
 impl Method {
+    /// Whether the method is one recorded forward pass walked back (gradients and the
+    /// LRP family): such maps are per-sample and can be computed a chunk at a time.
+    fn walks_the_tape(&self) -> bool {
+        !matches!(
+            self,
+            Method::SmoothGrad { .. }
+                | Method::IntegratedGradients { .. }
+                | Method::GradCam { .. }
+                | Method::Occlusion { .. }
+        )
+    }
+
     /// The composite of an LRP-type method.
     pub fn composite(&self) -> Option<&Composite> {
         match self {
@@ -148,7 +161,26 @@ pub struct Attribution {
 }
 
 /// Explains `model` at `x` for `targets` with `method`.
+///
+/// Batches larger than [`batching::CHUNK`] samples are explained a chunk at a time when
+/// the method is per-sample (gradients and the LRP family): the same maps, faster.
 pub fn explain(
+    model: &dyn Module,
+    x: &Tensor,
+    targets: &Targets,
+    method: &Method,
+) -> Result<Attribution> {
+    let n = x.shape().first().copied().unwrap_or(0);
+    if n > batching::CHUNK && method.walks_the_tape() {
+        return batching::in_chunks(x, targets, batching::CHUNK, |x, t| {
+            explain_batch(model, x, t, method)
+        });
+    }
+    explain_batch(model, x, targets, method)
+}
+
+/// [`explain`] on the whole batch at once.
+fn explain_batch(
     model: &dyn Module,
     x: &Tensor,
     targets: &Targets,

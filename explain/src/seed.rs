@@ -19,6 +19,17 @@ pub enum Targets {
 }
 
 impl Targets {
+    /// Fails unless `given` per-sample targets match `n` samples.
+    pub fn check_count(given: usize, n: usize) -> Result<()> {
+        if given != n {
+            return Err(Error::invalid(
+                "targets",
+                format!("{given} targets were given for {n} samples"),
+            ));
+        }
+        Ok(())
+    }
+
     /// The class per sample for these `[n, classes]` logits; out-of-range classes are errors.
     pub fn resolve(&self, logits: &Tensor) -> Result<Vec<usize>> {
         let (n, c) = match *logits.shape() {
@@ -35,12 +46,7 @@ impl Targets {
             Targets::Argmax => logits.argmax(1)?,
             Targets::Class(k) => vec![*k; n],
             Targets::PerSample(v) => {
-                if v.len() != n {
-                    return Err(Error::invalid(
-                        "targets",
-                        format!("{} targets were given for {n} samples", v.len()),
-                    ));
-                }
+                Targets::check_count(v.len(), n)?;
                 v.clone()
             }
         };

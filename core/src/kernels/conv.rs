@@ -15,8 +15,8 @@
 //! `[c_out, kh, kw, c_in]` buffer permuted at the end (1.3-1.5x faster on the
 //! LeNet/VGG layers). A 1x1, stride-1, unpadded convolution skips
 //! im2col/col2im. With several samples the batch is split across rayon
-//! threads, each reusing its scratch for all its samples (`for_each_init` /
-//! `map_init`) while the GEMMs run single-threaded; a single sample lets the
+//! threads, each reusing its own scratch (kept per thread across calls)
+//! while the GEMMs run single-threaded; a single sample lets the
 //! GEMM split itself across threads instead. The weight gradient sums
 //! partials over a fixed number of chunks in a fixed order, so it depends on
 //! neither scheduling nor the number of threads.
@@ -24,6 +24,7 @@
 use super::gemm::gemm;
 use super::im2col::{col2im_add, im2col, im2col_pixel_major, sum, transpose};
 use rayon::prelude::*;
+use std::cell::RefCell;
 
 /// Geometry of a 2-D convolution. `stride` and `padding` are `[h, w]`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -76,9 +77,24 @@ impl Conv2dGeom {
     }
 }
 
+thread_local! {
+    /// Each thread's im2col scratch, kept from call to call: an im2col matrix is about
+    /// a megabyte, and allocating it afresh for every call paid for new zeroed pages
+    /// from the kernel each time.
+    static SCRATCH: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Runs `f` with this thread's scratch (a fresh one if it is already in use).
+fn with_scratch<R>(f: impl FnOnce(&mut Vec<f32>) -> R) -> R {
+    SCRATCH.with(|s| match s.try_borrow_mut() {
+        Ok(mut v) => f(&mut v),
+        Err(_) => f(&mut Vec::new()),
+    })
+}
+
 /// Runs `f(sample, out_chunk, scratch)` for every sample, over rayon threads
-/// when there are several samples (one scratch `Vec` per worker split), or
-/// serially otherwise (the GEMM inside then parallelises itself).
+/// when there are several samples, or serially otherwise (the GEMM inside
+/// then parallelises itself).
 fn for_each_sample<F>(n: usize, out: &mut [f32], chunk: usize, f: F)
 where
     F: Fn(usize, &mut [f32], &mut Vec<f32>) + Sync + Send,
@@ -88,14 +104,15 @@ where
     }
     let out = &mut out[..n * chunk];
     if n == 1 || rayon::current_num_threads() == 1 {
-        let mut scratch = Vec::new();
-        out.chunks_mut(chunk)
-            .enumerate()
-            .for_each(|(i, o)| f(i, o, &mut scratch));
+        with_scratch(|scratch| {
+            out.chunks_mut(chunk)
+                .enumerate()
+                .for_each(|(i, o)| f(i, o, scratch))
+        });
     } else {
         out.par_chunks_mut(chunk)
             .enumerate()
-            .for_each_init(Vec::new, |scratch, (i, o)| f(i, o, scratch));
+            .for_each(|(i, o)| with_scratch(|scratch| f(i, o, scratch)));
     }
 }
 
@@ -262,11 +279,11 @@ pub fn conv2d_backward_weight(
         (gw, gb)
     };
     let partials: Vec<(Vec<f32>, Vec<f32>)> = if chunks <= 1 {
-        vec![run_chunk(&mut Vec::new(), 0)]
+        vec![with_scratch(|scratch| run_chunk(scratch, 0))]
     } else {
         (0..chunks)
             .into_par_iter()
-            .map_init(Vec::new, run_chunk)
+            .map(|c| with_scratch(|scratch| run_chunk(scratch, c)))
             .collect()
     };
     let mut partials = partials.into_iter();

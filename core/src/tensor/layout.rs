@@ -1,4 +1,4 @@
-//! Shape changes: reshape, flatten, permute and transpose.
+//! Shape changes: reshape, flatten, permute and transpose; slicing and joining batches.
 
 use super::{numel, Tensor};
 use crate::error::{Error, Result};
@@ -18,6 +18,50 @@ impl Tensor {
             shape: shape.to_vec(),
             data: Arc::clone(&self.data),
         })
+    }
+
+    /// Samples `start..end` of a `[n, ...]` tensor (a copy).
+    pub fn batch_range(&self, start: usize, end: usize) -> Result<Tensor> {
+        let n = self.shape().first().copied().unwrap_or(0);
+        if start > end || end > n {
+            return Err(Error::shape(
+                "batch_range",
+                &[self.shape()],
+                format!("samples {start}..{end} are not within 0..{n}"),
+            ));
+        }
+        let per = numel(&self.shape()[1..]);
+        let mut shape = self.shape().to_vec();
+        shape[0] = end - start;
+        Ok(Tensor::raw(
+            self.data()[start * per..end * per].to_vec(),
+            shape,
+        ))
+    }
+
+    /// Joins `[n_i, ...]` tensors with equal trailing dimensions along the batch dimension.
+    pub fn concat_batch(parts: &[Tensor]) -> Result<Tensor> {
+        let Some(first) = parts.first() else {
+            return Err(Error::invalid("concat_batch", "no tensors to join"));
+        };
+        let tail = first.shape().get(1..).unwrap_or(&[]);
+        if let Some(bad) = parts
+            .iter()
+            .find(|t| t.rank() == 0 || &t.shape()[1..] != tail)
+        {
+            return Err(Error::shape(
+                "concat_batch",
+                &[first.shape(), bad.shape()],
+                "the tensors must be [n, ...] with the same trailing dimensions",
+            ));
+        }
+        let mut shape = first.shape().to_vec();
+        shape[0] = parts.iter().map(|t| t.shape()[0]).sum();
+        let mut data = Vec::with_capacity(numel(&shape));
+        for t in parts {
+            data.extend_from_slice(t.data());
+        }
+        Ok(Tensor::raw(data, shape))
     }
 
     /// Merges every dimension from `start` on into one: `[n, c, h, w].flatten(1) = [n, c*h*w]`.
@@ -111,5 +155,23 @@ mod tests {
         assert!(x.permute(&[0, 0, 1]).is_err());
         assert!(x.reshape(&[5, 5]).is_err());
         assert_eq!(x.flatten(1).unwrap().shape(), &[2, 12]);
+    }
+
+    #[test]
+    fn batch_ranges_join_back_into_the_batch() {
+        let x = Tensor::from_vec((0..30).map(|v| v as f32).collect(), &[5, 3, 2]).unwrap();
+        let a = x.batch_range(0, 2).unwrap();
+        let b = x.batch_range(2, 5).unwrap();
+        assert_eq!(a.shape(), &[2, 3, 2]);
+        assert_eq!(b.get(&[0, 0, 0]).unwrap(), 12.0);
+        let joined = Tensor::concat_batch(&[a, b.clone()]).unwrap();
+        assert_eq!(joined.shape(), x.shape());
+        assert_eq!(joined.data(), x.data());
+        assert!(x.batch_range(4, 6).is_err());
+        assert!(x.batch_range(3, 2).is_err());
+        let other = Tensor::zeros(&[1, 2, 3]);
+        assert!(Tensor::concat_batch(&[b, other]).is_err());
+        assert!(Tensor::concat_batch(&[]).is_err());
+        assert!(Tensor::concat_batch(&[Tensor::scalar(1.0)]).is_err());
     }
 }

@@ -216,6 +216,14 @@ impl<'a> Affine<'a> {
     /// The modified input of a branch (`None` when it is all zeros).
     fn modified_input(&self, m: &InputMod) -> Result<Option<Tensor>> {
         let x = self.x;
+        // After a ReLU the input is non-negative: x+ is x itself (shared, not copied)
+        // and the x- branch is empty, which halves ZPlus and AlphaBeta.
+        let sign_split = matches!(m, InputMod::Positive | InputMod::Negative);
+        if sign_split && x.data().iter().all(|&v| v >= 0.0) {
+            let positive = matches!(m, InputMod::Positive);
+            let empty = !positive || x.data().iter().all(|&v| v == 0.0);
+            return Ok((!empty).then(|| x.clone()));
+        }
         let t = match m {
             InputMod::Identity => x.clone(),
             InputMod::Positive => x.relu(),
@@ -224,9 +232,7 @@ impl<'a> Affine<'a> {
             InputMod::Fill(v) => fill_like(v, x)?,
             InputMod::Custom(f) => f(x),
         };
-        // After a ReLU, x- is all zeros: skipping it halves ZPlus and AlphaBeta.
-        let zero = matches!(m, InputMod::Negative | InputMod::Positive)
-            && t.data().iter().all(|&v| v == 0.0);
+        let zero = sign_split && t.data().iter().all(|&v| v == 0.0);
         Ok((!zero).then_some(t))
     }
 }
