@@ -155,7 +155,7 @@ def median_ms(fn, min_runs, min_seconds):
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--models", default="lenet5,vgg_small")
-    p.add_argument("--batch-sizes", default="1,32,256")
+    p.add_argument("--batch-sizes", default="1,32,64,256")
     p.add_argument("--methods", default="forward,gradient,lrp-epsilon-plus,lrp-epsilon-alpha2-beta1,"
                                         "lrp-epsilon-gamma-box,sglrp,clrp2,train-step")
     p.add_argument("--min-seconds", type=float, default=1.0)

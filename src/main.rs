@@ -84,7 +84,7 @@ enum Command {
         #[arg(long, value_delimiter = ',', default_value = "lenet5,vgg_small")]
         models: Vec<String>,
         /// Batch sizes, comma-separated.
-        #[arg(long, value_delimiter = ',', default_value = "1,32,256")]
+        #[arg(long, value_delimiter = ',', default_value = "1,32,64,256")]
         batch_sizes: Vec<usize>,
         /// Methods, comma-separated (forward, gradient, lrp-epsilon-plus, lrp-epsilon-alpha2-beta1,
         /// lrp-epsilon-gamma-box, sglrp, clrp2, train-step).
@@ -193,7 +193,13 @@ fn main() -> ExitCode {
             return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
         }
     };
-    match run(cli) {
+    // The whole command runs on rayon's pool: kernels then split their work from a
+    // worker thread instead of waking the pool from outside for each one. Worker threads
+    // get the main thread's stack size, since the command now runs on one of them.
+    let _ = rayon::ThreadPoolBuilder::new()
+        .stack_size(8 << 20)
+        .build_global();
+    match relprop::core::kernels::split::on_pool(|| run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e}");

@@ -8,6 +8,7 @@ pub mod audit;
 pub mod batching;
 pub mod canonizer;
 pub mod composite;
+mod contrastive;
 pub mod heatmap;
 pub mod method;
 pub mod metrics;

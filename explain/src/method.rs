@@ -6,9 +6,11 @@
 use crate::attributors;
 use crate::audit::Audit;
 use crate::batching;
-use crate::composite::{Composite, RuleMap};
+use crate::composite::Composite;
+use crate::contrastive;
 use crate::seed::{Seed, Targets};
-use relprop_core::{Error, Exact, NodeId, Op, Result, RuleSet, Signals, Tape, Tensor};
+use relprop_core::kernels::split::on_pool;
+use relprop_core::{Error, Exact, NodeId, Result, RuleSet, Signals, Tape, Tensor};
 use relprop_nn::{Mode, Module};
 
 /// A forward pass recorded for explanation (parameters are constants on this tape).
@@ -170,13 +172,17 @@ pub fn explain(
     targets: &Targets,
     method: &Method,
 ) -> Result<Attribution> {
-    let n = x.shape().first().copied().unwrap_or(0);
-    if n > batching::CHUNK && method.walks_the_tape() {
-        return batching::in_chunks(x, targets, batching::CHUNK, |x, t| {
-            explain_batch(model, x, t, method)
-        });
-    }
-    explain_batch(model, x, targets, method)
+    // On the pool, the kernels split their work from a worker thread (see
+    // `relprop_core::kernels::split`).
+    on_pool(|| {
+        let n = x.shape().first().copied().unwrap_or(0);
+        if n > batching::CHUNK && method.walks_the_tape() {
+            return batching::in_chunks(x, targets, batching::CHUNK, |x, t| {
+                explain_batch(model, x, t, method)
+            });
+        }
+        explain_batch(model, x, targets, method)
+    })
 }
 
 /// [`explain`] on the whole batch at once.
@@ -242,7 +248,7 @@ fn explain_batch(
             );
             (r.relu(), audit)
         }
-        Method::Clrp2 { composite } => clrp2(&rec, composite, &logits, &t)?,
+        Method::Clrp2 { composite } => contrastive::clrp2(&rec, composite, &logits, &t)?,
         Method::SglrpTwoPass {
             composite,
             positive_only,
@@ -302,53 +308,6 @@ fn lrp_pass(
     );
     audit.notes = notes;
     Ok((r, audit))
-}
-
-/// The weight and bias of the last linear or conv node: CLRP2 negates them.
-fn output_layer(tape: &Tape, output: NodeId) -> Result<(NodeId, Option<NodeId>)> {
-    tape.nodes()[..=output]
-        .iter()
-        .rev()
-        .find_map(|n| match &n.op {
-            Op::Linear { w, b, .. } | Op::Conv2d { w, b, .. } => Some((*w, *b)),
-            _ => None,
-        })
-        .ok_or_else(|| Error::invalid("clrp2", "the model has no linear or conv layer to negate"))
-}
-
-/// CLRP2: the same seed `S_t e_t` through the model and through its dual (output layer negated).
-fn clrp2(
-    rec: &Recorded,
-    composite: &Composite,
-    logits: &Tensor,
-    t: &[usize],
-) -> Result<(Tensor, Audit)> {
-    let seed = Seed::TargetScore.build(logits, t)?.seed;
-    let (w, b) = output_layer(&rec.tape, rec.output)?;
-    let mut swaps = vec![(w, rec.tape.value(w)?.neg())];
-    if let Some(b) = b {
-        swaps.push((b, rec.tape.value(b)?.neg()));
-    }
-    let dual = Recorded {
-        tape: rec.tape.rerun_with(&swaps)?,
-        input: rec.input,
-        output: rec.output,
-    };
-    let rules: RuleMap = composite.resolve(&rec.tape);
-    let (r_target, s_target) = rec.walk(&seed, &rules)?;
-    let (r_dual, s_dual) = dual.walk(&seed, &rules)?;
-    let n = t.len();
-    let mut audit = Audit::new(
-        &format!("clrp2 {}", composite.name),
-        &rec.tape,
-        rec.input,
-        &[(vec![1.0; n], &s_target), (vec![-1.0; n], &s_dual)],
-        &Tensor::zeros(seed.shape()),
-    );
-    audit
-        .notes
-        .push("CLRP2 target pass minus dual pass (signed, before the positive part)".into());
-    Ok((r_target.sub(&r_dual)?.relu(), audit))
 }
 
 /// Two-pass SGLRP: target map `T` (seed `(y_t(1-y_t) + 1e-8) e_t`) minus the dual map `O`

@@ -7,14 +7,14 @@
 //! `threading` feature, so it is single-threaded). Transposes are stride
 //! swaps on the same data, never copies. [`gemm`] validates the slice lengths
 //! (returning `Err` rather than panicking), treats the degenerate shapes
-//! (`m == 0`, `n == 0`, `k == 0`) in safe code, and, when called from outside
-//! a rayon worker on a large enough product, splits C into as many row
-//! blocks as rayon has threads (or column blocks computed into scratch when
-//! C has few rows) and runs the blocks concurrently. Inside a rayon worker it
-//! stays single-threaded, since the callers there already parallelise over
-//! the batch. Block edges are multiples of the widest microkernel tile so
+//! (`m == 0`, `n == 0`, `k == 0`) in safe code, and, when it may split
+//! (see `split`) a large enough product, splits C into as many row blocks as
+//! rayon has threads (or column blocks computed into scratch when C has few
+//! rows) and runs the blocks concurrently. Inside one task of an outer split
+//! (the convolutions' batch loops) it stays single-threaded. Block edges are multiples of the widest microkernel tile so
 //! that no thread spends its time on padded tiles.
 
+use super::split::may_split;
 use rayon::prelude::*;
 use std::sync::Mutex;
 
@@ -196,7 +196,7 @@ fn gemv(
             }
             finish(part.iter().sum::<f32>() + tail, cj);
         };
-        if n * k >= PAR_MIN_WORK && rayon::current_thread_index().is_none() {
+        if n * k >= PAR_MIN_WORK && may_split() {
             c.par_iter_mut()
                 .enumerate()
                 .with_min_len(16)
@@ -266,7 +266,7 @@ pub fn gemm(
 
     let threads = rayon::current_num_threads();
     let work = m.saturating_mul(n).saturating_mul(k);
-    if threads > 1 && work >= PAR_MIN_WORK && rayon::current_thread_index().is_none() {
+    if work >= PAR_MIN_WORK && may_split() {
         if m >= 2 * TILE && (m >= n || m >= TILE * threads * 4) {
             // Row blocks of C are contiguous: each thread writes its own chunk.
             let rows = block_len(m, threads);

@@ -4,12 +4,15 @@
 //!
 //! - [`gemm`]: matrix multiply (a checked wrapper around
 //!   `matrixmultiply::sgemm`, the only `unsafe` in the project), split over
-//!   rayon threads for large products when not already inside a worker.
+//!   rayon threads for large products when not already inside a split.
 //! - [`conv`]: 2-D convolution forward and both gradients via im2col/col2im
 //!   and [`gemm::gemm`], parallel over the batch.
 //!   (The layout helpers live in the private `im2col` module.)
 //! - [`pool`]: max and average pooling forward and backward, parallel over
 //!   the `n * c` planes.
+//! - [`split`]: when a kernel may split its work across threads (not when it
+//!   is already one task of an outer split), and running a whole computation
+//!   on the pool.
 //!
 //! Shapes are described by small `Copy` geometry structs; the tensor layer
 //! validates slice lengths before calling. The kernels never cause undefined
@@ -19,6 +22,7 @@ pub mod conv;
 pub mod gemm;
 mod im2col;
 pub mod pool;
+pub mod split;
 
 #[cfg(test)]
 mod tests;

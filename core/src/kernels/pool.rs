@@ -63,7 +63,9 @@ impl Pool2dGeom {
 
     /// Whether the work is big enough to spread the planes over threads.
     fn parallel(&self) -> bool {
-        self.planes() > 1 && self.planes() * self.out_plane() * self.kh * self.kw >= 1 << 15
+        self.planes() > 1
+            && self.planes() * self.out_plane() * self.kh * self.kw >= 1 << 15
+            && super::split::may_split()
     }
 
     /// Clipped input ranges `(rows, cols)` of the window of output `(oh, ow)`.

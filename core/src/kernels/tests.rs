@@ -226,7 +226,7 @@ proptest! {
 
 #[test]
 fn conv_layer_shapes() {
-    // Bench-like layers at batch 1 (GEMM splits itself) and batch 3 (batch
+    // Bench-like layers at batch 1 (the sample is split) and batch 3 (batch
     // split), the 1x1 fast path, and wide strides/paddings.
     for n in [1, 3] {
         check_conv(&geom(n, 1, [28, 28], 6, [5, 5], [1, 1], [2, 2]), 1);
@@ -235,6 +235,10 @@ fn conv_layer_shapes() {
         check_conv(&geom(n, 16, [9, 7], 40, [1, 1], [1, 1], [0, 0]), 4);
         check_conv(&geom(n, 3, [11, 13], 5, [3, 2], [2, 3], [1, 0]), 5);
     }
+    // A single sample large enough to be split across threads, with channel counts
+    // that leave uneven blocks, and a strided one.
+    check_conv(&geom(1, 7, [32, 32], 24, [3, 3], [1, 1], [1, 1]), 8);
+    check_conv(&geom(1, 9, [33, 31], 56, [3, 3], [2, 2], [1, 1]), 9);
     check_conv(&geom(2, 48, [20, 20], 80, [1, 1], [1, 1], [0, 0]), 6);
     check_conv(&geom(9, 2, [5, 6], 3, [4, 1], [3, 1], [2, 0]), 7);
 }

@@ -5,6 +5,7 @@
 
 use super::{numel, Tensor};
 use crate::error::{Error, Result};
+use crate::kernels::split::may_split;
 use rayon::prelude::*;
 
 /// Elementwise loops split across threads from this many elements: below it,
@@ -16,7 +17,7 @@ const PAR_CHUNK: usize = 1 << 14;
 
 /// `f` applied to every element of `a`, over rayon threads for long slices.
 fn map_slice(a: &[f32], f: impl Fn(f32) -> f32 + Sync + Send) -> Vec<f32> {
-    if a.len() < PAR_MIN_ELEMENTS || rayon::current_num_threads() == 1 {
+    if a.len() < PAR_MIN_ELEMENTS || !may_split() {
         return a.iter().map(|&v| f(v)).collect();
     }
     let mut out = vec![0.0f32; a.len()];
@@ -29,7 +30,7 @@ fn map_slice(a: &[f32], f: impl Fn(f32) -> f32 + Sync + Send) -> Vec<f32> {
 /// `f` applied pairwise to equally long `a` and `b`, over rayon threads for
 /// long slices.
 fn zip_slices(a: &[f32], b: &[f32], f: impl Fn(f32, f32) -> f32 + Sync + Send) -> Vec<f32> {
-    if a.len() < PAR_MIN_ELEMENTS || rayon::current_num_threads() == 1 {
+    if a.len() < PAR_MIN_ELEMENTS || !may_split() {
         return a.iter().zip(b).map(|(&x, &y)| f(x, y)).collect();
     }
     let mut out = vec![0.0f32; a.len()];
