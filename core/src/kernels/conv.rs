@@ -96,7 +96,7 @@ fn with_scratch<R>(f: impl FnOnce(&mut Vec<f32>) -> R) -> R {
 /// Runs `f(sample, out_chunk, scratch)` for every sample, over rayon threads
 /// when there are several samples, or serially otherwise (the GEMM inside
 /// then parallelises itself).
-fn for_each_sample<F>(n: usize, out: &mut [f32], chunk: usize, f: F)
+pub(super) fn for_each_sample<F>(n: usize, out: &mut [f32], chunk: usize, f: F)
 where
     F: Fn(usize, &mut [f32], &mut Vec<f32>) + Sync + Send,
 {
@@ -118,14 +118,14 @@ where
 }
 
 /// Returns `scratch` resized to `len` (contents unspecified).
-fn scratch_of(scratch: &mut Vec<f32>, len: usize) -> &mut [f32] {
+pub(super) fn scratch_of(scratch: &mut Vec<f32>, len: usize) -> &mut [f32] {
     if scratch.len() < len {
         scratch.resize(len, 0.0);
     }
     &mut scratch[..len]
 }
 
-const SHAPES_OK: &str = "conv: slice lengths were fixed by slicing";
+pub(super) const SHAPES_OK: &str = "conv: slice lengths were fixed by slicing";
 
 /// out[n, c_out, oh, ow] = sum w * x (+ b[c_out])
 pub fn conv2d_forward(g: &Conv2dGeom, x: &[f32], w: &[f32], b: Option<&[f32]>, out: &mut [f32]) {
@@ -154,7 +154,7 @@ pub fn conv2d_forward(g: &Conv2dGeom, x: &[f32], w: &[f32], b: Option<&[f32]>, o
 
 /// Writes the bias into every output row (the GEMM then accumulates onto it with
 /// `beta = 1`); returns the GEMM's `beta`.
-fn fill_bias(out_n: &mut [f32], b: Option<&[f32]>, p: usize) -> f32 {
+pub(super) fn fill_bias(out_n: &mut [f32], b: Option<&[f32]>, p: usize) -> f32 {
     match b {
         Some(b) => {
             for (row, &bv) in out_n.chunks_exact_mut(p).zip(b) {

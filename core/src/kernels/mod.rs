@@ -8,6 +8,8 @@
 //! - [`conv`]: 2-D convolution forward and both gradients via im2col/col2im
 //!   and [`gemm::gemm`], parallel over the batch.
 //!   (The layout helpers live in the private `im2col` module.)
+//! - [`conv_fused`]: a convolution, an elementwise map and the input-weighted
+//!   transposed convolution in one pass per sample (reweighted backward passes).
 //! - [`pool`]: max and average pooling forward and backward, parallel over
 //!   the `n * c` planes.
 //! - [`split`]: when a kernel may split its work across threads (not when it
@@ -19,6 +21,7 @@
 //! behaviour: an inconsistent length at worst panics through slice indexing.
 
 pub mod conv;
+pub mod conv_fused;
 pub mod gemm;
 mod im2col;
 pub mod pool;

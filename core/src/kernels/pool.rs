@@ -126,20 +126,25 @@ pub fn max_pool2d_forward(g: &Pool2dGeom, x: &[f32], out: &mut [f32], argmax: &m
         let base = plane * ip;
         let xp = &x[base..base + ip];
         if two_by_two {
+            // Branch-free: which of four random values wins is unpredictable, and a
+            // mispredicted branch per comparison cost more than the rest of the pass.
+            // Window cell k (0..4, row-major) sits at offset (k & 1) + (k >> 1) * w.
             for (oh, (orow, arow)) in o.chunks_mut(ow_n).zip(a.chunks_mut(ow_n)).enumerate() {
                 let (r0, r1) = (2 * oh * g.w, (2 * oh + 1) * g.w);
-                for (ow, (ov, av)) in orow.iter_mut().zip(arow.iter_mut()).enumerate() {
-                    let c = 2 * ow;
-                    let (mut best, mut arg) = (xp[r0 + c], r0 + c);
-                    for i in [r0 + c + 1, r1 + c, r1 + c + 1] {
-                        let v = xp[i];
-                        if v > best || (v.is_nan() && !best.is_nan()) {
-                            best = v;
-                            arg = i;
-                        }
+                let (top, bottom) = (&xp[r0..r0 + 2 * ow_n], &xp[r1..r1 + 2 * ow_n]);
+                let cells = top.chunks_exact(2).zip(bottom.chunks_exact(2));
+                for (ow, ((ov, av), (t, b))) in
+                    orow.iter_mut().zip(arow.iter_mut()).zip(cells).enumerate()
+                {
+                    let (mut best, mut k) = (t[0], 0u32);
+                    for (v, kv) in [(t[1], 1), (b[0], 2), (b[1], 3)] {
+                        let take = v > best || (v.is_nan() & !best.is_nan());
+                        best = if take { v } else { best };
+                        k = if take { kv } else { k };
                     }
                     *ov = best;
-                    *av = (base + arg) as u32;
+                    let offset = (k & 1) as usize + (k >> 1) as usize * g.w;
+                    *av = (base + r0 + 2 * ow + offset) as u32;
                 }
             }
             return;

@@ -5,6 +5,7 @@
 //! on absolute values).
 
 use super::conv::*;
+use super::conv_fused::conv2d_forward_map_backward;
 use super::pool::*;
 use proptest::prelude::*;
 
@@ -188,6 +189,39 @@ fn check_conv(g: &Conv2dGeom, seed: u64) {
     }
 }
 
+/// The fused forward-map-backward pass against the definition, with `f(r, z) = r * z`
+/// (a map that keeps the reference's error bounds simple).
+fn check_fused(g: &Conv2dGeom, seed: u64) {
+    let x = fill(g.n * g.c_in * g.h * g.w, seed);
+    let w = fill(g.c_out * g.c_in * g.kh * g.kw, seed + 1);
+    let b = fill(g.c_out, seed + 2);
+    let r = fill(g.n * g.c_out * g.out_h() * g.out_w(), seed + 3);
+    let (ax, aw) = (abs(&x), abs(&w));
+    let z = naive_forward(g, &x, &w, Some(&b));
+    let z_mag = naive_forward(g, &ax, &aw, Some(&abs(&b)));
+    let s: Vec<f32> = z
+        .iter()
+        .zip(&r)
+        .map(|(z, &r)| (r as f64 * z) as f32)
+        .collect();
+    let s_mag: Vec<f32> = z_mag
+        .iter()
+        .zip(&r)
+        .map(|(m, &r)| (r.abs() as f64 * m) as f32)
+        .collect();
+    let back = naive_backward_input(g, &s, &w);
+    let back_mag = naive_backward_input(g, &s_mag, &aw);
+    let want: Vec<f64> = back.iter().zip(&x).map(|(v, &x)| v * x as f64).collect();
+    let mag: Vec<f64> = back_mag
+        .iter()
+        .zip(&ax)
+        .map(|(v, &x)| v * x as f64)
+        .collect();
+    let mut out = vec![f32::NAN; x.len()];
+    conv2d_forward_map_backward(g, &x, &w, Some(&b), &r, |r, z| r * z, &mut out);
+    assert_close(&format!("{g:?} fused"), &out, &want, &mag);
+}
+
 fn geom(
     n: usize,
     c_in: usize,
@@ -220,7 +254,9 @@ proptest! {
         seed in 0u64..1000,
     ) {
         prop_assume!(h + 2 * ph >= kh && w + 2 * pw >= kw);
-        check_conv(&geom(n, c_in, [h, w], c_out, [kh, kw], [sh, sw], [ph, pw]), seed);
+        let g = geom(n, c_in, [h, w], c_out, [kh, kw], [sh, sw], [ph, pw]);
+        check_conv(&g, seed);
+        check_fused(&g, seed);
     }
 }
 
@@ -239,6 +275,10 @@ fn conv_layer_shapes() {
     // that leave uneven blocks, and a strided one.
     check_conv(&geom(1, 7, [32, 32], 24, [3, 3], [1, 1], [1, 1]), 8);
     check_conv(&geom(1, 9, [33, 31], 56, [3, 3], [2, 2], [1, 1]), 9);
+    for n in [1, 3] {
+        check_fused(&geom(n, 32, [14, 14], 64, [3, 3], [1, 1], [1, 1]), 10);
+        check_fused(&geom(n, 16, [9, 7], 40, [1, 1], [1, 1], [0, 0]), 11);
+    }
     check_conv(&geom(2, 48, [20, 20], 80, [1, 1], [1, 1], [0, 0]), 6);
     check_conv(&geom(9, 2, [5, 6], 3, [4, 1], [3, 1], [2, 0]), 7);
 }

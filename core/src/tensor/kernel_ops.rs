@@ -4,6 +4,7 @@
 use super::Tensor;
 use crate::error::{Error, Result};
 use crate::kernels::conv::{self, Conv2dGeom};
+use crate::kernels::conv_fused;
 use crate::kernels::gemm::gemm;
 use crate::kernels::pool::{self, Pool2dGeom};
 
@@ -236,6 +237,37 @@ impl Tensor {
         let mut out = vec![0.0; g.n * g.c_out * g.out_h() * g.out_w()];
         conv::conv2d_forward(&g, self.data(), w.data(), b.map(|b| b.data()), &mut out);
         Ok(Tensor::raw(out, vec![g.n, g.c_out, g.out_h(), g.out_w()]))
+    }
+
+    /// Per sample, `x * J^T(f(r, conv2d(x, w, b)))`, with `J^T` the input VJP of the same
+    /// convolution: a forward pass, an elementwise map of `(r, z)` and the input-weighted
+    /// transposed convolution in one fused pass (the shape of a reweighted backward pass,
+    /// such as an LRP rule's). `r` has the convolution's output shape.
+    pub fn conv2d_forward_map_backward(
+        &self,
+        w: &Tensor,
+        b: Option<&Tensor>,
+        r: &Tensor,
+        spec: &Conv2dSpec,
+        f: impl Fn(f32, f32) -> f32 + Sync + Send,
+    ) -> Result<Tensor> {
+        let g = conv_geom(self.shape(), w.shape(), b.map(|b| b.shape()), spec)?;
+        Self::check_grad_out(
+            "conv2d forward-map-backward",
+            r,
+            &[g.n, g.c_out, g.out_h(), g.out_w()],
+        )?;
+        let mut out = vec![0.0; self.numel()];
+        conv_fused::conv2d_forward_map_backward(
+            &g,
+            self.data(),
+            w.data(),
+            b.map(|b| b.data()),
+            r.data(),
+            f,
+            &mut out,
+        );
+        Ok(Tensor::raw(out, self.shape().to_vec()))
     }
 
     /// The input VJP of conv2d, `J_W^T(grad_out)`: a transposed convolution back to `x_shape`.

@@ -256,15 +256,23 @@ fn fill_like(v: &Tensor, x: &Tensor) -> Result<Tensor> {
     Ok(shaped)
 }
 
+/// A branch that contributes to a layer's relevance: its modified input and parameters.
+struct LiveBranch {
+    x: Tensor,
+    w: Tensor,
+    b: Option<Tensor>,
+    sign: f32,
+    unmodified: bool,
+}
+
 impl BasicRule {
     /// Applies the recipe to affine node `id` with output relevance `r`.
     pub fn relevance(&self, tape: &Tape, id: NodeId, r: &Tensor) -> Result<Tensor> {
         let layer = Affine::of(tape, id)?;
         let mut total: Option<Tensor> = None;
         for group in &self.groups {
-            // Steps 1-2: modify and recompute z for every branch of the group.
-            let mut parts = Vec::new();
-            let mut z: Option<Tensor> = None;
+            // Step 1: modify the input and parameters of every branch that can contribute.
+            let mut live = Vec::new();
             for br in &group.branches {
                 let b = layer.b.and_then(|b| br.bias.apply(b));
                 // A branch whose input or weight is all zeros contributes only its bias to
@@ -287,27 +295,60 @@ impl BasicRule {
                     (&br.input, &br.weight, &br.bias),
                     (InputMod::Identity, ParamMod::Identity, ParamMod::Identity)
                 );
-                // The plain branch's z is the recorded output: no second forward pass.
-                let zb = if unmodified {
-                    layer.out.clone()
-                } else {
-                    layer.forward(&x, &w, b.as_ref())?
-                };
-                let zb = if br.sign < 0.0 { zb.neg() } else { zb };
-                z = Some(match z {
-                    Some(acc) => acc.add(&zb)?,
-                    None => zb,
+                live.push(LiveBranch {
+                    x,
+                    w,
+                    b,
+                    sign: br.sign,
+                    unmodified,
                 });
-                parts.push((x, w, br.sign));
             }
-            let Some(z) = z else { continue };
-            // Step 3: divide by the stabilised z, keeping only the gated outputs.
+            if live.is_empty() {
+                continue;
+            }
             let eps = group.epsilon;
             // eps = 0 is LRP-0: there 0/0 is taken as 0, matching the ReLU derivative at 0.
             let divide = move |r: f32, z: f32| match (eps == 0.0, z == 0.0) {
                 (true, true) => 0.0,
                 _ => r / if z >= 0.0 { z + eps } else { z - eps },
             };
+            // One modified conv branch explaining every output (ZPlus after a ReLU, each
+            // AlphaBeta group, Gamma): steps 2-5 in one fused kernel, which recomputes z,
+            // divides, takes the VJP and multiplies by the input a sample at a time.
+            if let (Some(spec), Gate::All, [one]) = (&layer.conv, group.gate, live.as_slice()) {
+                if !one.unmodified {
+                    let (sign, factor) = (one.sign, one.sign * group.coefficient);
+                    let contribution = one.x.conv2d_forward_map_backward(
+                        &one.w,
+                        one.b.as_ref(),
+                        r,
+                        spec,
+                        move |r, z| factor * divide(r, sign * z),
+                    )?;
+                    total = Some(match total {
+                        Some(acc) => acc.add(&contribution)?,
+                        None => contribution,
+                    });
+                    continue;
+                }
+            }
+            // Step 2: recompute z for every branch (the plain branch's z is the recorded
+            // output: no second forward pass).
+            let mut z: Option<Tensor> = None;
+            for br in &live {
+                let zb = if br.unmodified {
+                    layer.out.clone()
+                } else {
+                    layer.forward(&br.x, &br.w, br.b.as_ref())?
+                };
+                let zb = if br.sign < 0.0 { zb.neg() } else { zb };
+                z = Some(match z {
+                    Some(acc) => acc.add(&zb)?,
+                    None => zb,
+                });
+            }
+            let Some(z) = z else { continue };
+            // Step 3: divide by the stabilised z, keeping only the gated outputs.
             let s = match group.gate {
                 Gate::All => r.zip_with(&z, "lrp", divide)?,
                 Gate::OutputPositive | Gate::OutputNegative => {
@@ -323,9 +364,9 @@ impl BasicRule {
                 }
             };
             // Steps 4-6: VJP per branch, times the branch input, signed, summed, weighted.
-            for (x, w, sign) in parts {
-                let factor = sign * group.coefficient;
-                let mut contribution = x.mul(&layer.vjp(&s, &w)?)?;
+            for br in live {
+                let factor = br.sign * group.coefficient;
+                let mut contribution = br.x.mul(&layer.vjp(&s, &br.w)?)?;
                 if factor != 1.0 {
                     contribution = contribution.mul_scalar(factor);
                 }

@@ -1,0 +1,63 @@
+//! A convolution's forward pass, an elementwise map against a given signal, and the
+//! input-weighted transposed convolution, fused per sample:
+//!
+//! `out_n = x_n * J^T( f(r_n, conv(x_n, w) + b) )`
+//!
+//! where `J^T` is the convolution's input VJP with the same `w`. Reweighted backward
+//! passes have this shape (an LRP rule's branch: recompute `z` with modified weights,
+//! divide the incoming relevance by it, pass the ratio back, multiply by the input).
+//! Done op by op, `z`, the ratio and the VJP are each a batch-sized tensor written to
+//! memory and read back; here one sample's intermediates stay in the cache, and its
+//! im2col matrix serves both products (the receptive fields are built once, then the
+//! same buffer takes the transposed product that col2im scatters).
+
+use super::conv::{fill_bias, for_each_sample, scratch_of, Conv2dGeom, SHAPES_OK};
+use super::gemm::gemm;
+use super::im2col::{col2im_add, im2col, transpose};
+
+/// `out[n] = x[n] * J^T(f(r[n], conv(x[n], w) + b))` for every sample (see the module
+/// docs); `r` has the convolution's output shape, `out` the input's. `out` is overwritten.
+#[allow(clippy::too_many_arguments)]
+pub fn conv2d_forward_map_backward(
+    g: &Conv2dGeom,
+    x: &[f32],
+    w: &[f32],
+    b: Option<&[f32]>,
+    r: &[f32],
+    f: impl Fn(f32, f32) -> f32 + Sync + Send,
+    out: &mut [f32],
+) {
+    let (kd, p) = (g.k_dim(), g.p_dim());
+    let (x_sz, o_sz) = (g.c_in * g.h * g.w, g.c_out * p);
+    let w = &w[..g.c_out * kd];
+    let b = b.map(|b| &b[..g.c_out]);
+    // W^T [K, c_out] lets matrixmultiply pack W with contiguous copies in the forward
+    // product; the transposed product reads W itself, transposed by stride.
+    let mut wt = vec![0.0f32; g.c_out * kd];
+    transpose(w, g.c_out, kd, &mut wt);
+    for_each_sample(g.n, out, x_sz, |i, out_n, scratch| {
+        let x_n = &x[i * x_sz..(i + 1) * x_sz];
+        let r_n = &r[i * o_sz..(i + 1) * o_sz];
+        let cols_len = if g.pointwise() { 0 } else { kd * p };
+        let buf = scratch_of(scratch, cols_len + o_sz);
+        let (cols, z) = buf.split_at_mut(cols_len);
+        // z = W cols + b, then the map against r in place.
+        let beta = fill_bias(z, b, p);
+        if g.pointwise() {
+            gemm(g.c_out, kd, p, 1.0, &wt, true, x_n, false, beta, z).expect(SHAPES_OK);
+        } else {
+            im2col(g, x_n, cols);
+            gemm(g.c_out, kd, p, 1.0, &wt, true, cols, false, beta, z).expect(SHAPES_OK);
+        }
+        z.iter_mut().zip(r_n).for_each(|(z, &r)| *z = f(r, *z));
+        // J^T: W^T s into the im2col-shaped buffer, scattered back by col2im.
+        if g.pointwise() {
+            gemm(kd, g.c_out, p, 1.0, w, true, z, false, 0.0, out_n).expect(SHAPES_OK);
+        } else {
+            gemm(kd, g.c_out, p, 1.0, w, true, z, false, 0.0, cols).expect(SHAPES_OK);
+            out_n.fill(0.0);
+            col2im_add(g, cols, out_n);
+        }
+        out_n.iter_mut().zip(x_n).for_each(|(o, &x)| *o *= x);
+    });
+}
