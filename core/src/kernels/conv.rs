@@ -21,6 +21,7 @@
 //! partials over a fixed number of chunks in a fixed order, so it depends on
 //! neither scheduling nor the number of threads.
 
+use super::conv_bands;
 use super::gemm::gemm;
 use super::im2col::{col2im_add, im2col, im2col_pixel_major, sum, transpose};
 use super::split::{as_task, may_split};
@@ -130,8 +131,8 @@ pub(super) const SHAPES_OK: &str = "conv: slice lengths were fixed by slicing";
 /// out[n, c_out, oh, ow] = sum w * x (+ b[c_out])
 pub fn conv2d_forward(g: &Conv2dGeom, x: &[f32], w: &[f32], b: Option<&[f32]>, out: &mut [f32]) {
     let b = b.map(|b| &b[..g.c_out]);
-    if single_sample_split(g) {
-        return forward_one_sample_split(g, x, &w[..g.c_out * g.k_dim()], b, out);
+    if let Some(bands) = conv_bands::bands(g) {
+        return conv_bands::forward(g, &bands, x, w, b, out);
     }
     let (kd, p) = (g.k_dim(), g.p_dim());
     let x_sz = g.c_in * g.h * g.w;
@@ -166,82 +167,13 @@ pub(super) fn fill_bias(out_n: &mut [f32], b: Option<&[f32]>, p: usize) -> f32 {
     }
 }
 
-/// With one sample there is no batch to share out, so the sample itself is split
-/// across the threads: im2col by input channels (each channel's rows of the im2col
-/// matrix are a contiguous block) and the product by output channels (each a
-/// contiguous block of rows of the output). Left to itself, a single GEMM would split,
-/// but im2col would stay on one thread, and with few output channels the GEMM's own
-/// split goes through scratch copies.
-fn single_sample_split(g: &Conv2dGeom) -> bool {
-    g.n == 1 && may_split() && g.c_out * g.k_dim() * g.p_dim() >= PAR_MIN_CONV_WORK
-}
-
-/// Multiply-adds from which a single sample is split across threads (see
-/// [`single_sample_split`]); below it waking the pool costs more than it saves.
-const PAR_MIN_CONV_WORK: usize = 1 << 20;
-
-/// `g` restricted to a block of `channels` input channels (im2col and col2im treat channels
-/// independently, so a channel block is a convolution of its own).
-fn channel_block(g: &Conv2dGeom, channels: usize) -> Conv2dGeom {
-    Conv2dGeom {
-        n: 1,
-        c_in: channels,
-        ..*g
-    }
-}
-
-/// Input channels per parallel task of a single-sample split.
-fn channels_per_task(c_in: usize) -> usize {
-    c_in.div_ceil(rayon::current_num_threads()).max(1)
-}
-
-fn forward_one_sample_split(
-    g: &Conv2dGeom,
-    x: &[f32],
-    w: &[f32],
-    b: Option<&[f32]>,
-    out: &mut [f32],
-) {
-    let (kd, p, hw, khw) = (g.k_dim(), g.p_dim(), g.h * g.w, g.kh * g.kw);
-    let x = &x[..g.c_in * hw];
-    let out = &mut out[..g.c_out * p];
-    with_scratch(|scratch| {
-        let cols: &[f32] = if g.pointwise() {
-            x
-        } else {
-            let cols = scratch_of(scratch, kd * p);
-            let per = channels_per_task(g.c_in);
-            cols.par_chunks_mut(per * khw * p)
-                .zip(x.par_chunks(per * hw))
-                .for_each(|(cols_blk, x_blk)| {
-                    as_task(|| im2col(&channel_block(g, x_blk.len() / hw), x_blk, cols_blk))
-                });
-            cols
-        };
-        // Row blocks of W and of the output: a multiple of 8 rows per task.
-        let rows = g
-            .c_out
-            .div_ceil(rayon::current_num_threads())
-            .next_multiple_of(8);
-        out.par_chunks_mut(rows * p)
-            .zip(w.par_chunks(rows * kd))
-            .enumerate()
-            .for_each(|(t, (out_blk, w_blk))| {
-                let m = w_blk.len() / kd;
-                let beta = fill_bias(out_blk, b.map(|b| &b[t * rows..t * rows + m]), p);
-                as_task(|| gemm(m, kd, p, 1.0, w_blk, false, cols, false, beta, out_blk))
-                    .expect(SHAPES_OK);
-            });
-    });
-}
-
 /// grad_x = transposed convolution of grad_out with w (the input VJP). grad_x is overwritten.
 pub fn conv2d_backward_input(g: &Conv2dGeom, grad_out: &[f32], w: &[f32], grad_x: &mut [f32]) {
     let (kd, p) = (g.k_dim(), g.p_dim());
     let o_sz = g.c_out * p;
     let w = &w[..g.c_out * kd];
-    if single_sample_split(g) && !g.pointwise() {
-        return backward_input_one_sample_split(g, &grad_out[..o_sz], w, grad_x);
+    if let Some(bands) = conv_bands::bands(g) {
+        return conv_bands::backward_input(g, &bands, grad_out, w, grad_x);
     }
     for_each_sample(g.n, grad_x, g.c_in * g.h * g.w, |i, gx_n, scratch| {
         let go_n = &grad_out[i * o_sz..(i + 1) * o_sz];
@@ -254,33 +186,6 @@ pub fn conv2d_backward_input(g: &Conv2dGeom, grad_out: &[f32], w: &[f32], grad_x
             col2im_add(g, cols, gx_n);
         }
     });
-}
-
-/// The input VJP of one sample split by input channels: channel block `c` needs the
-/// rows of `W^T` for its channels (contiguous once `W` is transposed), gives its own
-/// rows of the im2col-shaped product, and col2im scatters them into its own channels of
-/// `grad_x`, so the blocks never write to the same place.
-fn backward_input_one_sample_split(g: &Conv2dGeom, go: &[f32], w: &[f32], grad_x: &mut [f32]) {
-    let (kd, p, hw, khw) = (g.k_dim(), g.p_dim(), g.h * g.w, g.kh * g.kw);
-    let mut wt = vec![0.0f32; g.c_out * kd];
-    transpose(w, g.c_out, kd, &mut wt);
-    let per = channels_per_task(g.c_in);
-    grad_x[..g.c_in * hw]
-        .par_chunks_mut(per * hw)
-        .zip(wt.par_chunks(per * khw * g.c_out))
-        .for_each(|(gx_blk, wt_blk)| {
-            let blk = channel_block(g, gx_blk.len() / hw);
-            let rows = blk.k_dim();
-            as_task(|| {
-                with_scratch(|scratch| {
-                    let cols = scratch_of(scratch, rows * p);
-                    gemm(rows, g.c_out, p, 1.0, wt_blk, false, go, false, 0.0, cols)
-                        .expect(SHAPES_OK);
-                    gx_blk.fill(0.0);
-                    col2im_add(&blk, cols, gx_blk);
-                })
-            })
-        });
 }
 
 /// Whether the weight gradient uses pixel-major operands (see

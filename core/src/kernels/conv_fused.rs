@@ -27,6 +27,23 @@ pub fn conv2d_forward_map_backward(
     f: impl Fn(f32, f32) -> f32 + Sync + Send,
     out: &mut [f32],
 ) {
+    if let Some(bands) = super::conv_bands::bands(g) {
+        return super::conv_bands::forward_map_backward(g, &bands, x, w, b, r, &f, out);
+    }
+    each_sample(g, x, w, b, r, f, out);
+}
+
+/// [`conv2d_forward_map_backward`] a sample at a time (samples spread over threads).
+#[allow(clippy::too_many_arguments)]
+pub(super) fn each_sample(
+    g: &Conv2dGeom,
+    x: &[f32],
+    w: &[f32],
+    b: Option<&[f32]>,
+    r: &[f32],
+    f: impl Fn(f32, f32) -> f32 + Sync + Send,
+    out: &mut [f32],
+) {
     let (kd, p) = (g.k_dim(), g.p_dim());
     let (x_sz, o_sz) = (g.c_in * g.h * g.w, g.c_out * p);
     let w = &w[..g.c_out * kd];

@@ -23,6 +23,12 @@ use std::sync::Mutex;
 /// 100^3 gains 1.35x, 64^3 loses 2x).
 const PAR_MIN_WORK: usize = 1 << 20;
 
+/// A single row goes through [`gemv`] from this many elements of B. Below it packing
+/// costs little, and sgemm sums each row in the same order whatever the number of rows,
+/// so a small layer gives a sample the same bits alone as in a batch (the GEMV sums in
+/// another order, which an unstabilised LRP-0 denominator near zero can magnify).
+const GEMV_MIN: usize = 1 << 15;
+
 /// Target size in floats of one column block's scratch (256 KiB).
 const COLUMN_SCRATCH: usize = 1 << 16;
 
@@ -255,7 +261,7 @@ pub fn gemm(
         scale(c, beta);
         return Ok(());
     }
-    if m == 1 {
+    if m == 1 && k * n >= GEMV_MIN {
         // A single row (a dense layer at batch 1) is a matrix-vector product: packing the
         // whole weight matrix for sgemm would cost as much as the product itself.
         gemv(k, n, alpha, a, b, trans_b, beta, c);

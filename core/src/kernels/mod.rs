@@ -21,6 +21,7 @@
 //! behaviour: an inconsistent length at worst panics through slice indexing.
 
 pub mod conv;
+mod conv_bands;
 pub mod conv_fused;
 pub mod gemm;
 mod im2col;

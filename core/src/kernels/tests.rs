@@ -271,10 +271,13 @@ fn conv_layer_shapes() {
         check_conv(&geom(n, 16, [9, 7], 40, [1, 1], [1, 1], [0, 0]), 4);
         check_conv(&geom(n, 3, [11, 13], 5, [3, 2], [2, 3], [1, 0]), 5);
     }
-    // A single sample large enough to be split across threads, with channel counts
-    // that leave uneven blocks, and a strided one.
+    // A single sample large enough to be split into bands of output rows, with uneven
+    // bands, a strided one and a pointwise one.
     check_conv(&geom(1, 7, [32, 32], 24, [3, 3], [1, 1], [1, 1]), 8);
     check_conv(&geom(1, 9, [33, 31], 56, [3, 3], [2, 2], [1, 1]), 9);
+    check_conv(&geom(1, 64, [16, 16], 128, [1, 1], [1, 1], [0, 0]), 12);
+    check_fused(&geom(1, 9, [33, 31], 56, [3, 3], [2, 2], [1, 1]), 13);
+    check_fused(&geom(1, 7, [32, 32], 24, [5, 3], [1, 1], [2, 1]), 14);
     for n in [1, 3] {
         check_fused(&geom(n, 32, [14, 14], 64, [3, 3], [1, 1], [1, 1]), 10);
         check_fused(&geom(n, 16, [9, 7], 40, [1, 1], [1, 1], [0, 0]), 11);
