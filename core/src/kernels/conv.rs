@@ -131,14 +131,32 @@ pub(super) const SHAPES_OK: &str = "conv: slice lengths were fixed by slicing";
 /// out[n, c_out, oh, ow] = sum w * x (+ b[c_out])
 pub fn conv2d_forward(g: &Conv2dGeom, x: &[f32], w: &[f32], b: Option<&[f32]>, out: &mut [f32]) {
     let b = b.map(|b| &b[..g.c_out]);
-    if let Some(bands) = conv_bands::bands(g) {
-        return conv_bands::forward(g, &bands, x, w, b, out);
+    let wt = transposed_weight(g, w);
+    match conv_bands::bands(g) {
+        Some(bands) => conv_bands::forward(g, &bands, x, &wt, b, out),
+        None => forward_samples(g, x, &wt, b, out),
     }
-    let (kd, p) = (g.k_dim(), g.p_dim());
-    let x_sz = g.c_in * g.h * g.w;
-    // W^T [K, c_out] lets matrixmultiply pack W with contiguous copies.
+}
+
+/// `W^T [K, c_out]`, transposed once per call: matrixmultiply then packs W with
+/// contiguous copies.
+pub(super) fn transposed_weight(g: &Conv2dGeom, w: &[f32]) -> Vec<f32> {
+    let kd = g.k_dim();
     let mut wt = vec![0.0f32; g.c_out * kd];
     transpose(&w[..g.c_out * kd], g.c_out, kd, &mut wt);
+    wt
+}
+
+/// [`conv2d_forward`] a sample at a time, given `W^T`.
+pub(super) fn forward_samples(
+    g: &Conv2dGeom,
+    x: &[f32],
+    wt: &[f32],
+    b: Option<&[f32]>,
+    out: &mut [f32],
+) {
+    let (kd, p) = (g.k_dim(), g.p_dim());
+    let x_sz = g.c_in * g.h * g.w;
     for_each_sample(g.n, out, g.c_out * p, |i, out_n, scratch| {
         let x_n = &x[i * x_sz..(i + 1) * x_sz];
         let cols: &[f32] = if g.pointwise() {
@@ -149,7 +167,7 @@ pub fn conv2d_forward(g: &Conv2dGeom, x: &[f32], w: &[f32], b: Option<&[f32]>, o
             cols
         };
         let beta = fill_bias(out_n, b, p);
-        gemm(g.c_out, kd, p, 1.0, &wt, true, cols, false, beta, out_n).expect(SHAPES_OK);
+        gemm(g.c_out, kd, p, 1.0, wt, true, cols, false, beta, out_n).expect(SHAPES_OK);
     });
 }
 

@@ -8,7 +8,7 @@
 //! kernel on it. Output bands are disjoint and copied into place; the input rows two
 //! bands read overlap by the kernel's reach, so input-side results are added up.
 
-use super::conv::{conv2d_backward_input, conv2d_forward, Conv2dGeom};
+use super::conv::{conv2d_backward_input, forward_samples, Conv2dGeom};
 use super::conv_fused;
 use super::split::{as_task, may_split};
 use rayon::prelude::*;
@@ -83,12 +83,12 @@ fn band_of_output(buf: &[f32], g: &Conv2dGeom, (oh0, oh1): (usize, usize)) -> Ve
         .collect()
 }
 
-/// `out[c_out, P]` of one sample, band by band (see the module docs).
+/// `out[c_out, P]` of one sample, band by band (see the module docs), given `W^T`.
 pub(super) fn forward(
     g: &Conv2dGeom,
     bands: &[(usize, usize)],
     x: &[f32],
-    w: &[f32],
+    wt: &[f32],
     b: Option<&[f32]>,
     out: &mut [f32],
 ) {
@@ -100,7 +100,7 @@ pub(super) fn forward(
                 let (gb, first) = band_geom(g, band, wp);
                 let xb = plane_rows(&xp, g.c_in, hp, wp, first, gb.h);
                 let mut ob = vec![0.0f32; g.c_out * gb.p_dim()];
-                conv2d_forward(&gb, &xb, w, b, &mut ob);
+                forward_samples(&gb, &xb, wt, b, &mut ob);
                 ob
             })
         })
@@ -169,7 +169,8 @@ pub(super) fn backward_input(
     gather_input_side(g, parts, (hp, wp), grad_x);
 }
 
-/// [`conv_fused::conv2d_forward_map_backward`] for one sample, band by band (`out` overwritten):
+/// [`conv_fused::conv2d_forward_map_backward`] for one sample, band by band, given `W` and
+/// `W^T` (`out` overwritten):
 /// `x * J^T(...)` is linear in what each band passes back, so the bands' products with
 /// their own copies of the input rows add up to the sample's.
 #[allow(clippy::too_many_arguments)]
@@ -177,7 +178,7 @@ pub(super) fn forward_map_backward(
     g: &Conv2dGeom,
     bands: &[(usize, usize)],
     x: &[f32],
-    w: &[f32],
+    (w, wt): (&[f32], &[f32]),
     b: Option<&[f32]>,
     r: &[f32],
     f: &(impl Fn(f32, f32) -> f32 + Sync + Send),
@@ -192,7 +193,7 @@ pub(super) fn forward_map_backward(
                 let xb = plane_rows(&xp, g.c_in, hp, wp, first, gb.h);
                 let rb = band_of_output(r, g, band);
                 let mut ob = vec![0.0f32; xb.len()];
-                conv_fused::each_sample(&gb, &xb, w, b, &rb, f, &mut ob);
+                conv_fused::each_sample(&gb, &xb, (w, wt), b, &rb, f, &mut ob);
                 (first, ob)
             })
         })

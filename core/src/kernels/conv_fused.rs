@@ -11,9 +11,11 @@
 //! im2col matrix serves both products (the receptive fields are built once, then the
 //! same buffer takes the transposed product that col2im scatters).
 
-use super::conv::{fill_bias, for_each_sample, scratch_of, Conv2dGeom, SHAPES_OK};
+use super::conv::{
+    fill_bias, for_each_sample, scratch_of, transposed_weight, Conv2dGeom, SHAPES_OK,
+};
 use super::gemm::gemm;
-use super::im2col::{col2im_add, im2col, transpose};
+use super::im2col::{col2im_add, im2col};
 
 /// `out[n] = x[n] * J^T(f(r[n], conv(x[n], w) + b))` for every sample (see the module
 /// docs); `r` has the convolution's output shape, `out` the input's. `out` is overwritten.
@@ -27,18 +29,23 @@ pub fn conv2d_forward_map_backward(
     f: impl Fn(f32, f32) -> f32 + Sync + Send,
     out: &mut [f32],
 ) {
-    if let Some(bands) = super::conv_bands::bands(g) {
-        return super::conv_bands::forward_map_backward(g, &bands, x, w, b, r, &f, out);
+    let w = &w[..g.c_out * g.k_dim()];
+    let wt = transposed_weight(g, w);
+    match super::conv_bands::bands(g) {
+        Some(bands) => {
+            super::conv_bands::forward_map_backward(g, &bands, x, (w, &wt), b, r, &f, out)
+        }
+        None => each_sample(g, x, (w, &wt), b, r, f, out),
     }
-    each_sample(g, x, w, b, r, f, out);
 }
 
-/// [`conv2d_forward_map_backward`] a sample at a time (samples spread over threads).
+/// [`conv2d_forward_map_backward`] a sample at a time (samples spread over threads),
+/// given `W` and `W^T`.
 #[allow(clippy::too_many_arguments)]
 pub(super) fn each_sample(
     g: &Conv2dGeom,
     x: &[f32],
-    w: &[f32],
+    (w, wt): (&[f32], &[f32]),
     b: Option<&[f32]>,
     r: &[f32],
     f: impl Fn(f32, f32) -> f32 + Sync + Send,
@@ -46,12 +53,9 @@ pub(super) fn each_sample(
 ) {
     let (kd, p) = (g.k_dim(), g.p_dim());
     let (x_sz, o_sz) = (g.c_in * g.h * g.w, g.c_out * p);
-    let w = &w[..g.c_out * kd];
     let b = b.map(|b| &b[..g.c_out]);
-    // W^T [K, c_out] lets matrixmultiply pack W with contiguous copies in the forward
-    // product; the transposed product reads W itself, transposed by stride.
-    let mut wt = vec![0.0f32; g.c_out * kd];
-    transpose(w, g.c_out, kd, &mut wt);
+    // W^T [K, c_out] packs with contiguous copies in the forward product; the transposed
+    // product reads W itself, transposed by stride.
     for_each_sample(g.n, out, x_sz, |i, out_n, scratch| {
         let x_n = &x[i * x_sz..(i + 1) * x_sz];
         let r_n = &r[i * o_sz..(i + 1) * o_sz];
@@ -61,10 +65,10 @@ pub(super) fn each_sample(
         // z = W cols + b, then the map against r in place.
         let beta = fill_bias(z, b, p);
         if g.pointwise() {
-            gemm(g.c_out, kd, p, 1.0, &wt, true, x_n, false, beta, z).expect(SHAPES_OK);
+            gemm(g.c_out, kd, p, 1.0, wt, true, x_n, false, beta, z).expect(SHAPES_OK);
         } else {
             im2col(g, x_n, cols);
-            gemm(g.c_out, kd, p, 1.0, &wt, true, cols, false, beta, z).expect(SHAPES_OK);
+            gemm(g.c_out, kd, p, 1.0, wt, true, cols, false, beta, z).expect(SHAPES_OK);
         }
         z.iter_mut().zip(r_n).for_each(|(z, &r)| *z = f(r, *z));
         // J^T: W^T s into the im2col-shaped buffer, scattered back by col2im.

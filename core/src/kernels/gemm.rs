@@ -29,6 +29,11 @@ const PAR_MIN_WORK: usize = 1 << 20;
 /// another order, which an unstabilised LRP-0 denominator near zero can magnify).
 const GEMV_MIN: usize = 1 << 15;
 
+/// A single-row product splits across threads from this many elements of B: it reads
+/// B once and does little with each element, so it is bound by memory, and each core
+/// brings its own share of bandwidth.
+const GEMV_PAR_MIN: usize = 1 << 17;
+
 /// Target size in floats of one column block's scratch (256 KiB).
 const COLUMN_SCRATCH: usize = 1 << 16;
 
@@ -202,7 +207,7 @@ fn gemv(
             }
             finish(part.iter().sum::<f32>() + tail, cj);
         };
-        if n * k >= PAR_MIN_WORK && may_split() {
+        if n * k >= GEMV_PAR_MIN && may_split() {
             c.par_iter_mut()
                 .enumerate()
                 .with_min_len(16)
@@ -211,13 +216,27 @@ fn gemv(
             c.iter_mut().enumerate().for_each(|(j, cj)| row(j, cj));
         }
     } else {
-        let mut acc = vec![0.0f32; n];
-        for (&ai, brow) in a.iter().zip(b.chunks_exact(n)) {
-            if ai != 0.0 {
-                acc.iter_mut().zip(brow).for_each(|(s, &v)| *s += ai * v);
+        // Column blocks of C, each summing its columns of every row of B in row order:
+        // the same sums as one pass, split over threads for a large B.
+        let columns = |j0: usize, cb: &mut [f32]| {
+            let mut acc = vec![0.0f32; cb.len()];
+            for (&ai, brow) in a.iter().zip(b.chunks_exact(n)) {
+                if ai != 0.0 {
+                    let brow = &brow[j0..j0 + cb.len()];
+                    acc.iter_mut().zip(brow).for_each(|(s, &v)| *s += ai * v);
+                }
             }
+            cb.iter_mut().zip(acc).for_each(|(cj, s)| finish(s, cj));
+        };
+        let threads = rayon::current_num_threads();
+        if n * k >= GEMV_PAR_MIN && n >= 2 * TILE && may_split() {
+            let block = block_len(n, threads);
+            c.par_chunks_mut(block)
+                .enumerate()
+                .for_each(|(bi, cb)| columns(bi * block, cb));
+        } else {
+            columns(0, c);
         }
-        c.iter_mut().zip(acc).for_each(|(cj, s)| finish(s, cj));
     }
 }
 
@@ -448,6 +467,14 @@ mod tests {
         check(1000, 300, 9, 1.0, 0.0);
         check(3, 1000, 2000, 1.0, 1.0);
         check(3, 100000, 2, 1.0, 1.0);
+    }
+
+    #[test]
+    fn single_rows_match_naive_on_every_path() {
+        check(1, 100, 300, 1.0, 0.0); // small: sgemm
+        check(1, 128, 300, 0.5, 1.5); // GEMV on one thread
+        check(1, 200, 700, -1.0, 0.5); // GEMV split over threads, uneven blocks
+        check(1, 3136, 128, 1.0, 0.0); // vgg_small's first dense layer
     }
 
     #[test]
