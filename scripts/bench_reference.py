@@ -10,12 +10,21 @@ relprop is faster). Run both in one sitting: this machine is shared and noisy.
     cargo run --release -- bench --csv relprop.csv
     $VENV/bin/python scripts/bench_reference.py --relprop relprop.csv
 
+or, with the two sides interleaved cell by cell (each cell timed twice on each side,
+alternating, so that both sides of a ratio see the same load on a shared machine):
+
+    cargo build --release
+    $VENV/bin/python scripts/bench_reference.py --relprop-bin target/release/relprop
+
 Weights do not change the cost, so the models use PyTorch's default initialisation.
 """
 import argparse
 import copy
 import csv
+import os
 import statistics
+import subprocess
+import tempfile
 import time
 
 import torch
@@ -152,6 +161,17 @@ def median_ms(fn, min_runs, min_seconds):
     return statistics.median(times)
 
 
+def relprop_cell_ms(binary, name, method, n, seconds):
+    """relprop's median ms for one cell, from `relprop bench` on that cell alone."""
+    with tempfile.TemporaryDirectory() as d:
+        out = os.path.join(d, "cell.csv")
+        subprocess.run([binary, "bench", "--models", name, "--batch-sizes", str(n), "--methods", method,
+                        "--min-seconds", str(seconds), "--csv", out],
+                       check=True, stdout=subprocess.DEVNULL)
+        with open(out) as f:
+            return float(next(csv.DictReader(f))["ms"])
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--models", default="lenet5,vgg_small")
@@ -161,6 +181,8 @@ def main():
     p.add_argument("--min-seconds", type=float, default=1.0)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--relprop", help="CSV written by `relprop bench --csv`")
+    p.add_argument("--relprop-bin", help="relprop binary: time its side cell by cell, interleaved")
+    p.add_argument("--relprop-csv", help="with --relprop-bin: also write relprop's timings as CSV")
     p.add_argument("--csv", help="also write the reference timings as CSV")
     a = p.parse_args()
     torch.set_num_threads(a.threads)
@@ -180,7 +202,19 @@ def main():
             x = torch.rand(n, 1, 28, 28)
             for method in a.methods.split(","):
                 cell = Cell(method, model)
-                ms = median_ms(lambda: cell(x), 5 if n >= 256 else 10, a.min_seconds)
+                runs = 5 if n >= 256 else 10
+                if a.relprop_bin:
+                    # relprop, PyTorch, relprop, PyTorch: each side's figure is the mean of
+                    # its two medians, taken within seconds of the other side's.
+                    half = a.min_seconds / 2
+                    mine_runs, ref_runs = [], []
+                    for _ in range(2):
+                        mine_runs.append(relprop_cell_ms(a.relprop_bin, name, method, n, half))
+                        ref_runs.append(median_ms(lambda: cell(x), runs, half))
+                    ours[(name, method, n)] = statistics.mean(mine_runs)
+                    ms = statistics.mean(ref_runs)
+                else:
+                    ms = median_ms(lambda: cell(x), runs, a.min_seconds)
                 cell.close()
                 mine = ours.get((name, method, n))
                 ratio = f"{ms / mine:.2f}x" if mine else ""
@@ -192,6 +226,11 @@ def main():
             w = csv.writer(f)
             w.writerow(["model", "method", "batch", "ms"])
             w.writerows(rows)
+    if a.relprop_bin and a.relprop_csv:
+        with open(a.relprop_csv, "w", newline="") as f:
+            w = csv.writer(f)
+            w.writerow(["model", "method", "batch", "ms"])
+            w.writerows([(m, meth, n, ms) for (m, meth, n), ms in ours.items()])
 
 
 if __name__ == "__main__":
