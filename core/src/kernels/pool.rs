@@ -129,22 +129,26 @@ pub fn max_pool2d_forward(g: &Pool2dGeom, x: &[f32], out: &mut [f32], argmax: &m
             // Branch-free: which of four random values wins is unpredictable, and a
             // mispredicted branch per comparison cost more than the rest of the pass.
             // Window cell k (0..4, row-major) sits at offset (k & 1) + (k >> 1) * w.
+            // Plain indexing and `|` (not `||`) keep the loop free of branches, so it
+            // vectorises.
+            let w32 = g.w as u32; // indices fit in u32: checked above
             for (oh, (orow, arow)) in o.chunks_mut(ow_n).zip(a.chunks_mut(ow_n)).enumerate() {
                 let (r0, r1) = (2 * oh * g.w, (2 * oh + 1) * g.w);
                 let (top, bottom) = (&xp[r0..r0 + 2 * ow_n], &xp[r1..r1 + 2 * ow_n]);
-                let cells = top.chunks_exact(2).zip(bottom.chunks_exact(2));
-                for (ow, ((ov, av), (t, b))) in
-                    orow.iter_mut().zip(arow.iter_mut()).zip(cells).enumerate()
-                {
-                    let (mut best, mut k) = (t[0], 0u32);
-                    for (v, kv) in [(t[1], 1), (b[0], 2), (b[1], 3)] {
-                        let take = v > best || (v.is_nan() & !best.is_nan());
+                let first = (base + r0) as u32;
+                for ow in 0..ow_n {
+                    let (mut best, mut k) = (top[2 * ow], 0u32);
+                    for (v, kv) in [
+                        (top[2 * ow + 1], 1),
+                        (bottom[2 * ow], 2),
+                        (bottom[2 * ow + 1], 3),
+                    ] {
+                        let take = (v > best) | (v.is_nan() & !best.is_nan());
                         best = if take { v } else { best };
                         k = if take { kv } else { k };
                     }
-                    *ov = best;
-                    let offset = (k & 1) as usize + (k >> 1) as usize * g.w;
-                    *av = (base + r0 + 2 * ow + offset) as u32;
+                    orow[ow] = best;
+                    arow[ow] = first + 2 * ow as u32 + (k & 1) + (k >> 1) * w32;
                 }
             }
             return;

@@ -205,6 +205,17 @@ impl<'a> Affine<'a> {
         }
     }
 
+    /// `z` of a branch whose input or weight is all zeros: the bias, on every output.
+    fn bias_only(&self, b: &Tensor) -> Result<Tensor> {
+        let shape = self.out.shape();
+        let per_channel = match self.conv {
+            // [c_out] -> [1, c_out, 1, 1]
+            Some(_) => b.reshape(&[1, b.numel(), 1, 1])?,
+            None => b.clone(),
+        };
+        per_channel.broadcast_to(shape)
+    }
+
     /// The layer's input VJP `J_W^T(g)` with weight `w`.
     pub fn vjp(&self, g: &Tensor, w: &Tensor) -> Result<Tensor> {
         match &self.conv {
@@ -223,6 +234,12 @@ impl<'a> Affine<'a> {
             let positive = matches!(m, InputMod::Positive);
             let empty = !positive || x.data().iter().all(|&v| v == 0.0);
             return Ok((!empty).then(|| x.clone()));
+        }
+        // A zero bound (ZBox's usual low = 0) makes an empty branch: nothing to compute.
+        if let InputMod::Fill(v) = m {
+            if v.data().iter().all(|&e| e == 0.0) {
+                return Ok(None);
+            }
         }
         let t = match m {
             InputMod::Identity => x.clone(),
@@ -256,10 +273,10 @@ fn fill_like(v: &Tensor, x: &Tensor) -> Result<Tensor> {
     Ok(shaped)
 }
 
-/// A branch that contributes to a layer's relevance: its modified input and parameters.
+/// A branch that contributes to a layer's relevance: its modified input and weight
+/// (`None` when either is all zeros: then z is its bias alone), and its bias.
 struct LiveBranch {
-    x: Tensor,
-    w: Tensor,
+    xw: Option<(Tensor, Tensor)>,
     b: Option<Tensor>,
     sign: f32,
     unmodified: bool,
@@ -283,21 +300,19 @@ impl BasicRule {
                     continue; // checked first: modifying a large weight costs more than the test
                 }
                 let w = br.weight.apply(layer.w);
-                let (x, w) = match (x, w) {
-                    (Some(x), Some(w)) => (x, w),
+                // With an all-zero input or weight, z is the bias alone and the branch
+                // passes nothing on: no convolution, no VJP.
+                let xw = match (x, w) {
+                    (Some(x), Some(w)) => Some((x, w)),
                     _ if b.is_none() => continue,
-                    (x, w) => (
-                        x.unwrap_or_else(|| Tensor::zeros(layer.x.shape())),
-                        w.unwrap_or_else(|| Tensor::zeros(layer.w.shape())),
-                    ),
+                    _ => None,
                 };
                 let unmodified = matches!(
                     (&br.input, &br.weight, &br.bias),
                     (InputMod::Identity, ParamMod::Identity, ParamMod::Identity)
                 );
                 live.push(LiveBranch {
-                    x,
-                    w,
+                    xw,
                     b,
                     sign: br.sign,
                     unmodified,
@@ -316,15 +331,12 @@ impl BasicRule {
             // AlphaBeta group, Gamma): steps 2-5 in one fused kernel, which recomputes z,
             // divides, takes the VJP and multiplies by the input a sample at a time.
             if let (Some(spec), Gate::All, [one]) = (&layer.conv, group.gate, live.as_slice()) {
-                if !one.unmodified {
+                if let (false, Some((x, w))) = (one.unmodified, &one.xw) {
                     let (sign, factor) = (one.sign, one.sign * group.coefficient);
-                    let contribution = one.x.conv2d_forward_map_backward(
-                        &one.w,
-                        one.b.as_ref(),
-                        r,
-                        spec,
-                        move |r, z| factor * divide(r, sign * z),
-                    )?;
+                    let contribution =
+                        x.conv2d_forward_map_backward(w, one.b.as_ref(), r, spec, move |r, z| {
+                            factor * divide(r, sign * z)
+                        })?;
                     total = Some(match total {
                         Some(acc) => acc.add(&contribution)?,
                         None => contribution,
@@ -336,10 +348,11 @@ impl BasicRule {
             // output: no second forward pass).
             let mut z: Option<Tensor> = None;
             for br in &live {
-                let zb = if br.unmodified {
-                    layer.out.clone()
-                } else {
-                    layer.forward(&br.x, &br.w, br.b.as_ref())?
+                let zb = match (&br.xw, &br.b) {
+                    _ if br.unmodified => layer.out.clone(),
+                    (Some((x, w)), b) => layer.forward(x, w, b.as_ref())?,
+                    (None, Some(b)) => layer.bias_only(b)?,
+                    (None, None) => continue, // not kept: see above
                 };
                 let zb = if br.sign < 0.0 { zb.neg() } else { zb };
                 z = Some(match z {
@@ -365,8 +378,9 @@ impl BasicRule {
             };
             // Steps 4-6: VJP per branch, times the branch input, signed, summed, weighted.
             for br in live {
+                let Some((x, w)) = br.xw else { continue };
                 let factor = br.sign * group.coefficient;
-                let mut contribution = br.x.mul(&layer.vjp(&s, &br.w)?)?;
+                let mut contribution = x.mul(&layer.vjp(&s, &w)?)?;
                 if factor != 1.0 {
                     contribution = contribution.mul_scalar(factor);
                 }

@@ -1,0 +1,64 @@
+//! ZBox with a zero lower bound: the bound's branch has an all-zero input, so its z is the
+//! bias alone and it passes nothing on. The shortcut must give exactly what computing the
+//! branch in full gives.
+
+use relprop_core::{Op, Tensor};
+use relprop_explain::record;
+use relprop_explain::rules::{BasicRule, Branch, Gate, Group, InputMod, ParamMod, STABILIZER};
+use relprop_zoo::{pretrained, Architecture};
+use std::sync::Arc;
+
+/// ZBox(0, 1) spelled with an opaque all-zero input, which is computed in full.
+fn zbox_computed_in_full() -> BasicRule {
+    let zeros: Arc<dyn Fn(&Tensor) -> Tensor + Send + Sync> =
+        Arc::new(|x: &Tensor| Tensor::zeros(x.shape()));
+    BasicRule {
+        name: "zbox in full".into(),
+        groups: vec![Group {
+            branches: vec![
+                Branch::new(InputMod::Identity, ParamMod::Identity, ParamMod::Identity),
+                Branch::new(
+                    InputMod::Custom(zeros),
+                    ParamMod::Positive,
+                    ParamMod::Positive,
+                )
+                .negated(),
+                Branch::new(
+                    InputMod::Fill(Tensor::scalar(1.0)),
+                    ParamMod::Negative,
+                    ParamMod::Negative,
+                )
+                .negated(),
+            ],
+            coefficient: 1.0,
+            gate: Gate::All,
+            epsilon: STABILIZER,
+        }],
+    }
+}
+
+#[test]
+fn a_zero_bound_branch_is_its_bias_alone() {
+    for arch in [Architecture::Mlp, Architecture::VggSmall] {
+        let model = pretrained::load(arch).unwrap();
+        let [c, h, w] = arch.input_shape();
+        let x = Tensor::rand_uniform(&[3, c, h, w], 0.0, 1.0, 4);
+        let rec = record(&model, &x).unwrap();
+        let first = rec
+            .tape
+            .nodes()
+            .iter()
+            .position(|n| matches!(n.op, Op::Linear { .. } | Op::Conv2d { .. }))
+            .unwrap();
+        let out_shape = rec.tape.value(first).unwrap().shape().to_vec();
+        let r = Tensor::rand_uniform(&out_shape, -1.0, 1.0, 5);
+        let fast = BasicRule::zbox(Tensor::scalar(0.0), Tensor::scalar(1.0))
+            .relevance(&rec.tape, first, &r)
+            .unwrap();
+        let full = zbox_computed_in_full()
+            .relevance(&rec.tape, first, &r)
+            .unwrap();
+        assert!(full.max_abs() > 0.0);
+        assert_eq!(fast.data(), full.data(), "{arch:?}");
+    }
+}
