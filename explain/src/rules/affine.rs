@@ -205,15 +205,25 @@ impl<'a> Affine<'a> {
         }
     }
 
-    /// `z` of a branch whose input or weight is all zeros: the bias, on every output.
+    /// `z` of a branch whose input or weight is all zeros: the bias, on every output
+    /// (written out channel by channel: a generic broadcast is much slower).
     fn bias_only(&self, b: &Tensor) -> Result<Tensor> {
         let shape = self.out.shape();
-        let per_channel = match self.conv {
-            // [c_out] -> [1, c_out, 1, 1]
-            Some(_) => b.reshape(&[1, b.numel(), 1, 1])?,
-            None => b.clone(),
-        };
-        per_channel.broadcast_to(shape)
+        if shape.len() < 2 || b.numel() != shape[1] {
+            return Err(Error::shape(
+                "lrp bias",
+                &[b.shape(), shape],
+                "the bias must have one value per output channel",
+            ));
+        }
+        let per_channel: usize = shape[2..].iter().product();
+        let mut data = Vec::with_capacity(self.out.numel());
+        for _ in 0..shape[0] {
+            for &v in b.data() {
+                data.resize(data.len() + per_channel, v);
+            }
+        }
+        Tensor::from_vec(data, shape)
     }
 
     /// The layer's input VJP `J_W^T(g)` with weight `w`.
