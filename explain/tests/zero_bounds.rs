@@ -62,3 +62,56 @@ fn a_zero_bound_branch_is_its_bias_alone() {
         assert_eq!(fast.data(), full.data(), "{arch:?}");
     }
 }
+
+/// ZBox(low, high) with the bounds as opaque per-sample inputs, computed sample by sample.
+fn zbox_bounds_per_sample(low: f32, high: f32) -> BasicRule {
+    let fill = |v: f32| -> Arc<dyn Fn(&Tensor) -> Tensor + Send + Sync> {
+        Arc::new(move |x: &Tensor| Tensor::full(x.shape(), v))
+    };
+    BasicRule {
+        name: "zbox per sample".into(),
+        groups: vec![Group {
+            branches: vec![
+                Branch::new(InputMod::Identity, ParamMod::Identity, ParamMod::Identity),
+                Branch::new(
+                    InputMod::Custom(fill(low)),
+                    ParamMod::Positive,
+                    ParamMod::Positive,
+                )
+                .negated(),
+                Branch::new(
+                    InputMod::Custom(fill(high)),
+                    ParamMod::Negative,
+                    ParamMod::Negative,
+                )
+                .negated(),
+            ],
+            coefficient: 1.0,
+            gate: Gate::All,
+            epsilon: STABILIZER,
+        }],
+    }
+}
+
+#[test]
+fn bounds_shared_by_the_batch_are_convolved_once_with_the_same_result() {
+    let model = pretrained::load(Architecture::VggSmall).unwrap();
+    let x = Tensor::rand_uniform(&[5, 1, 28, 28], -1.0, 1.0, 6);
+    let rec = record(&model, &x).unwrap();
+    let first = rec
+        .tape
+        .nodes()
+        .iter()
+        .position(|n| matches!(n.op, Op::Conv2d { .. }))
+        .unwrap();
+    let out_shape = rec.tape.value(first).unwrap().shape().to_vec();
+    let r = Tensor::rand_uniform(&out_shape, -1.0, 1.0, 7);
+    let shared = BasicRule::zbox(Tensor::scalar(-1.0), Tensor::scalar(2.0))
+        .relevance(&rec.tape, first, &r)
+        .unwrap();
+    let per_sample = zbox_bounds_per_sample(-1.0, 2.0)
+        .relevance(&rec.tape, first, &r)
+        .unwrap();
+    assert!(per_sample.max_abs() > 0.0);
+    assert_eq!(shared.data(), per_sample.data());
+}

@@ -290,6 +290,8 @@ struct LiveBranch {
     b: Option<Tensor>,
     sign: f32,
     unmodified: bool,
+    /// The input is the same for every sample (a fill).
+    same_input: bool,
 }
 
 impl BasicRule {
@@ -326,6 +328,7 @@ impl BasicRule {
                     b,
                     sign: br.sign,
                     unmodified,
+                    same_input: matches!(br.input, InputMod::Fill(_)),
                 });
             }
             if live.is_empty() {
@@ -360,14 +363,28 @@ impl BasicRule {
             for br in &live {
                 let zb = match (&br.xw, &br.b) {
                     _ if br.unmodified => layer.out.clone(),
+                    // A bound (ZBox) is the same input for every sample: one sample's z,
+                    // repeated over the batch.
+                    (Some((x, w)), b)
+                        if br.same_input && layer.conv.is_some() && x.shape()[0] > 1 =>
+                    {
+                        let one = layer.forward(
+                            &x.batch_range(0, 1.min(x.shape()[0]))?,
+                            w,
+                            b.as_ref(),
+                        )?;
+                        Tensor::concat_batch(&vec![one; x.shape()[0]])?
+                    }
                     (Some((x, w)), b) => layer.forward(x, w, b.as_ref())?,
                     (None, Some(b)) => layer.bias_only(b)?,
                     (None, None) => continue, // not kept: see above
                 };
-                let zb = if br.sign < 0.0 { zb.neg() } else { zb };
-                z = Some(match z {
-                    Some(acc) => acc.add(&zb)?,
-                    None => zb,
+                // Subtracted branches are subtracted in one pass (not negated, then added).
+                z = Some(match (z, br.sign < 0.0) {
+                    (Some(acc), false) => acc.add(&zb)?,
+                    (Some(acc), true) => acc.sub(&zb)?,
+                    (None, false) => zb,
+                    (None, true) => zb.neg(),
                 });
             }
             let Some(z) = z else { continue };
@@ -390,10 +407,8 @@ impl BasicRule {
             for br in live {
                 let Some((x, w)) = br.xw else { continue };
                 let factor = br.sign * group.coefficient;
-                let mut contribution = x.mul(&layer.vjp(&s, &w)?)?;
-                if factor != 1.0 {
-                    contribution = contribution.mul_scalar(factor);
-                }
+                let contribution =
+                    x.zip_with(&layer.vjp(&s, &w)?, "lrp", move |x, g| x * g * factor)?;
                 total = Some(match total {
                     Some(acc) => acc.add(&contribution)?,
                     None => contribution,
