@@ -44,7 +44,8 @@ pub struct GradcheckReport {
     /// cancellation inside the dot product does not make the check impossibly strict.
     pub scale: f64,
     /// The rounding noise the finite difference itself carries: f32 outputs are exact to a
-    /// few ulps only, so `phi(h) - phi(-h)` is uncertain by about `eps * sum |u| |f(x)| / h`.
+    /// few ulps only, so `phi(h) - phi(-h)` is uncertain by about `eps * sum |u| |f(x)| / h`,
+    /// and the moved inputs are rounded too (about `eps * sum |J^T u| |x| / h`).
     pub noise: f64,
 }
 
@@ -93,11 +94,12 @@ where
         .collect::<Result<_>>()?;
 
     let signals = tape.backward(out, &u, &Exact)?;
-    let (mut analytic, mut scale) = (0.0f64, 0.0f64);
+    let (mut analytic, mut scale, mut input_mag) = (0.0f64, 0.0f64, 0.0f64);
     for ((&id, x), v) in ids.iter().zip(inputs).zip(&dirs) {
         let g = signals.get_or_zeros(&tape, id)?;
         analytic += dot(&g, v);
         scale += dot(&g.abs(), &v.abs());
+        input_mag += dot(&g.abs(), &x.abs());
         debug_assert_eq!(g.shape(), x.shape());
     }
 
@@ -118,7 +120,12 @@ where
 
     // Eight ulps per output of rounding, divided by the step as the difference quotient does.
     let out_mag = dot(&u.abs(), &tape.value(out)?.abs());
-    let noise = 8.0 * f32::EPSILON as f64 * out_mag / h as f64;
+    // The moved inputs `x + t v` are rounded too (half an ulp of x each), which moves phi
+    // by up to `eps/2 sum |J^T u| |x|` per evaluation; through the two central differences
+    // and Richardson's (4 d(h/2) - d(h)) / 3 that is 1.5 eps sum |J^T u| |x| / h, rounded up
+    // to 2. It matters where f(x) is near 0 (so the output term is tiny) and the random
+    // direction is short.
+    let noise = (8.0 * out_mag + 2.0 * input_mag) * f32::EPSILON as f64 / h as f64;
     let report = GradcheckReport {
         analytic,
         numeric,
