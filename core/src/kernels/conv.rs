@@ -128,7 +128,7 @@ pub(super) fn scratch_of(scratch: &mut Vec<f32>, len: usize) -> &mut [f32] {
 
 pub(super) const SHAPES_OK: &str = "conv: slice lengths were fixed by slicing";
 
-/// out[n, c_out, oh, ow] = sum w * x (+ b[c_out])
+/// `out[n, c_out, oh, ow] = sum w * x (+ b[c_out])`
 pub fn conv2d_forward(g: &Conv2dGeom, x: &[f32], w: &[f32], b: Option<&[f32]>, out: &mut [f32]) {
     let b = b.map(|b| &b[..g.c_out]);
     let wt = transposed_weight(g, w);

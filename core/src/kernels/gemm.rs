@@ -1,6 +1,6 @@
 //! Single-precision matrix multiply on row-major slices.
 //!
-//! Everything funnels into [`sgemm_strided`], the one place in the project
+//! Everything funnels into `sgemm_strided`, the one place in the project
 //! that uses `unsafe`: it checks with overflow-checked arithmetic that the
 //! last element each strided view touches lies inside its slice, and only
 //! then hands raw pointers to `matrixmultiply::sgemm` (built without its
@@ -241,7 +241,8 @@ fn gemv(
 }
 
 /// C = alpha * op(A) * op(B) + beta * C, row-major; op = transpose when the flag is set.
-/// a is [m,k] (or [k,m] if trans_a), b is [k,n] (or [n,k] if trans_b), c is [m,n].
+/// `a` is `[m, k]` (or `[k, m]` if `trans_a`), `b` is `[k, n]` (or `[n, k]` if `trans_b`),
+/// `c` is `[m, n]`.
 ///
 /// Returns `Err` (and leaves `c` untouched) when a slice length does not match
 /// its shape. When `beta == 0`, C is overwritten without being read.

@@ -108,7 +108,7 @@ fn planes_zip<D: Send, S: Sync>(
     }
 }
 
-/// max over each window (padding cells are ignored, i.e. -inf, like PyTorch); argmax[i] = flat index into x (within the whole tensor) of the winner; first maximum wins on ties.
+/// max over each window (padding cells are ignored, i.e. -inf, like PyTorch); `argmax[i]` = flat index into x (within the whole tensor) of the winner; first maximum wins on ties.
 pub fn max_pool2d_forward(g: &Pool2dGeom, x: &[f32], out: &mut [f32], argmax: &mut [u32]) {
     let (ip, op, ow_n) = (g.in_plane(), g.out_plane(), g.out_w());
     assert!(
