@@ -12,7 +12,7 @@ use crate::audit::Audit;
 use crate::composite::{Composite, RuleMap};
 use crate::method::Recorded;
 use crate::seed::Seed;
-use relprop_core::{Derivative, Error, NodeId, Op, Result, Rule, RuleSet, Tape, Tensor};
+use relprop_core::{Derivative, Error, NodeId, Op, Result, Rule, RuleSet, Signals, Tape, Tensor};
 
 /// The last linear or conv node before `output`, with its weight and bias: CLRP2 negates
 /// them.
@@ -77,7 +77,25 @@ impl RuleSet for Override<'_> {
     }
 }
 
-const NOTE: &str = "CLRP2 target pass minus dual pass (signed, before the positive part)";
+/// The audit of the signed difference (its seed sums to zero: the seeds cancel).
+fn audit(
+    rec: &Recorded,
+    composite: &Composite,
+    parts: &[(Vec<f64>, &Signals)],
+    seed: &Tensor,
+) -> Audit {
+    let mut audit = Audit::new(
+        &format!("clrp2 {}", composite.name),
+        &rec.tape,
+        rec.input,
+        parts,
+        &Tensor::zeros(seed.shape()),
+    );
+    audit
+        .notes
+        .push("CLRP2 target pass minus dual pass (signed, before the positive part)".into());
+    audit
+}
 
 /// CLRP2 for targets `t`: `relu(R(model) - R(dual model))`, both seeded with `S_t e_t`.
 pub(crate) fn clrp2(
@@ -103,20 +121,12 @@ pub(crate) fn clrp2(
         rule: &difference,
     };
     let (r, signals) = rec.walk(&seed, &walk)?;
-    let n = t.len();
-    let mut audit = Audit::new(
-        &format!("clrp2 {}", composite.name),
-        &rec.tape,
-        rec.input,
-        &[(vec![1.0; n], &signals)],
-        &Tensor::zeros(seed.shape()),
-    );
+    let mut audit = audit(rec, composite, &[(vec![1.0; t.len()], &signals)], &seed);
     // At the logits the two walks' seeds cancel; the one walk carries the seed there.
     for row in audit.rows.iter_mut().filter(|r| r.node == rec.output) {
         row.sums.iter_mut().for_each(|s| *s = 0.0);
         row.errors.iter_mut().for_each(|e| *e = 0.0);
     }
-    audit.notes.push(NOTE.into());
     Ok((r.relu(), audit))
 }
 
@@ -138,14 +148,8 @@ pub(crate) fn clrp2_two_walks(
     let (r_target, s_target) = rec.walk(&seed, &rules)?;
     let (r_dual, s_dual) = dual.walk(&seed, &rules)?;
     let n = t.len();
-    let mut audit = Audit::new(
-        &format!("clrp2 {}", composite.name),
-        &rec.tape,
-        rec.input,
-        &[(vec![1.0; n], &s_target), (vec![-1.0; n], &s_dual)],
-        &Tensor::zeros(seed.shape()),
-    );
-    audit.notes.push(NOTE.into());
+    let parts = [(vec![1.0; n], &s_target), (vec![-1.0; n], &s_dual)];
+    let audit = audit(rec, composite, &parts, &seed);
     Ok((r_target.sub(&r_dual)?.relu(), audit))
 }
 

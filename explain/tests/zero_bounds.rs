@@ -8,33 +8,26 @@ use relprop_explain::rules::{BasicRule, Branch, Gate, Group, InputMod, ParamMod,
 use relprop_zoo::{pretrained, Architecture};
 use std::sync::Arc;
 
-/// ZBox(0, 1) spelled with an opaque all-zero input, which is computed in full.
-fn zbox_computed_in_full() -> BasicRule {
-    let zeros: Arc<dyn Fn(&Tensor) -> Tensor + Send + Sync> =
-        Arc::new(|x: &Tensor| Tensor::zeros(x.shape()));
+/// ZBox with its bound inputs given as input modifications.
+fn zbox_with(low: InputMod, high: InputMod) -> BasicRule {
     BasicRule {
-        name: "zbox in full".into(),
+        name: "zbox".into(),
         groups: vec![Group {
             branches: vec![
                 Branch::new(InputMod::Identity, ParamMod::Identity, ParamMod::Identity),
-                Branch::new(
-                    InputMod::Custom(zeros),
-                    ParamMod::Positive,
-                    ParamMod::Positive,
-                )
-                .negated(),
-                Branch::new(
-                    InputMod::Fill(Tensor::scalar(1.0)),
-                    ParamMod::Negative,
-                    ParamMod::Negative,
-                )
-                .negated(),
+                Branch::new(low, ParamMod::Positive, ParamMod::Positive).negated(),
+                Branch::new(high, ParamMod::Negative, ParamMod::Negative).negated(),
             ],
             coefficient: 1.0,
             gate: Gate::All,
             epsilon: STABILIZER,
         }],
     }
+}
+
+/// A bound as an opaque per-sample input, which the rule computes in full.
+fn opaque_fill(v: f32) -> InputMod {
+    InputMod::Custom(Arc::new(move |x: &Tensor| Tensor::full(x.shape(), v)))
 }
 
 #[test]
@@ -55,41 +48,11 @@ fn a_zero_bound_branch_is_its_bias_alone() {
         let fast = BasicRule::zbox(Tensor::scalar(0.0), Tensor::scalar(1.0))
             .relevance(&rec.tape, first, &r)
             .unwrap();
-        let full = zbox_computed_in_full()
+        let full = zbox_with(opaque_fill(0.0), InputMod::Fill(Tensor::scalar(1.0)))
             .relevance(&rec.tape, first, &r)
             .unwrap();
         assert!(full.max_abs() > 0.0);
         assert_eq!(fast.data(), full.data(), "{arch:?}");
-    }
-}
-
-/// ZBox(low, high) with the bounds as opaque per-sample inputs, computed sample by sample.
-fn zbox_bounds_per_sample(low: f32, high: f32) -> BasicRule {
-    let fill = |v: f32| -> Arc<dyn Fn(&Tensor) -> Tensor + Send + Sync> {
-        Arc::new(move |x: &Tensor| Tensor::full(x.shape(), v))
-    };
-    BasicRule {
-        name: "zbox per sample".into(),
-        groups: vec![Group {
-            branches: vec![
-                Branch::new(InputMod::Identity, ParamMod::Identity, ParamMod::Identity),
-                Branch::new(
-                    InputMod::Custom(fill(low)),
-                    ParamMod::Positive,
-                    ParamMod::Positive,
-                )
-                .negated(),
-                Branch::new(
-                    InputMod::Custom(fill(high)),
-                    ParamMod::Negative,
-                    ParamMod::Negative,
-                )
-                .negated(),
-            ],
-            coefficient: 1.0,
-            gate: Gate::All,
-            epsilon: STABILIZER,
-        }],
     }
 }
 
@@ -109,7 +72,7 @@ fn bounds_shared_by_the_batch_are_convolved_once_with_the_same_result() {
     let shared = BasicRule::zbox(Tensor::scalar(-1.0), Tensor::scalar(2.0))
         .relevance(&rec.tape, first, &r)
         .unwrap();
-    let per_sample = zbox_bounds_per_sample(-1.0, 2.0)
+    let per_sample = zbox_with(opaque_fill(-1.0), opaque_fill(2.0))
         .relevance(&rec.tape, first, &r)
         .unwrap();
     assert!(per_sample.max_abs() > 0.0);

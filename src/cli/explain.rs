@@ -1,8 +1,7 @@
 //! `relprop explain`: one attribution method on a zoo model, to `.npy`, PNG and an audit.
 
 use super::error::{CliError, CliResult};
-use super::input::{read_input, read_targets};
-use super::models::{architecture, load};
+use super::input::{read_targets, ModelInput};
 use clap::Args;
 use relprop::explain::heatmap::{Cell, ColorMap, Grid};
 use relprop::explain::{explain, Composite, Method, Seed, Targets, COMPOSITE_NAMES};
@@ -27,15 +26,9 @@ pub const METHODS: [&str; 11] = [
 /// Everything `relprop explain` accepts.
 #[derive(Args, Debug)]
 pub struct ExplainArgs {
-    /// Architecture name.
-    #[arg(long)]
-    pub model: String,
-    /// Weights: a .safetensors file with PyTorch names or a relprop checkpoint.
-    #[arg(long)]
-    pub weights: Option<PathBuf>,
-    /// Float32 .npy [N, C, H, W] or [C, H, W], or a greyscale PNG of the model's input size.
-    #[arg(long)]
-    pub input: PathBuf,
+    /// Model, weights and input.
+    #[command(flatten)]
+    pub source: ModelInput,
     /// Explain this class for every sample (default: the predicted class).
     #[arg(long, conflicts_with = "targets")]
     pub target: Option<usize>,
@@ -181,9 +174,7 @@ pub fn run(args: &ExplainArgs) -> CliResult {
             args.cmap
         ))
     })?;
-    // Check the input before loading weights: a wrong file is reported as such.
-    let input = read_input(&args.input, architecture(&args.model)?)?;
-    let model = load(&args.model, args.weights.as_deref())?;
+    let (input, model) = args.source.load()?;
     let n = input.batch.shape()[0];
     let targets = match (args.target, &args.targets) {
         (Some(_), Some(_)) => {

@@ -1,12 +1,37 @@
 //! Reading a model input from a `.npy` array or a greyscale PNG, and writing outputs.
 
 use super::error::{in_file, CliError, CliResult};
+use super::models::{architecture, load};
 use super::predict::read_input_npy;
+use clap::Args;
 use relprop::core::Tensor;
 use relprop::explain::heatmap::read_png_grey;
 use relprop::nn::io::{read_npy, Array};
-use relprop::zoo::Architecture;
-use std::path::Path;
+use relprop::zoo::{Architecture, Model};
+use std::path::{Path, PathBuf};
+
+/// The model and input that `relprop explain` and `relprop verify` take.
+#[derive(Args, Debug)]
+pub struct ModelInput {
+    /// Architecture name.
+    #[arg(long)]
+    pub model: String,
+    /// Weights: a .safetensors file with PyTorch names or a relprop checkpoint.
+    #[arg(long)]
+    pub weights: Option<PathBuf>,
+    /// Float32 .npy [N, C, H, W] or [C, H, W], or a greyscale PNG of the model's input size.
+    #[arg(long)]
+    pub input: PathBuf,
+}
+
+impl ModelInput {
+    /// Reads the input, then loads the model: a wrong input file is reported as such
+    /// before any weights are read.
+    pub fn load(&self) -> CliResult<(Input, Model)> {
+        let input = read_input(&self.input, architecture(&self.model)?)?;
+        Ok((input, load(&self.model, self.weights.as_deref())?))
+    }
+}
 
 /// An input batch, and the shape the user gave it in (outputs are written in that shape).
 pub struct Input {

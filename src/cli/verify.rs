@@ -1,25 +1,17 @@
 //! `relprop verify`: relevance conservation checked node by node, with an exit code.
 
 use super::error::{CliError, CliResult};
-use super::input::read_input;
-use super::models::{architecture, load};
+use super::input::ModelInput;
 use clap::Args;
 use relprop::explain::verify::{verify, DEFAULT_TOLERANCE};
 use relprop::explain::{Seed, Targets};
-use std::path::PathBuf;
 
 /// Everything `relprop verify` accepts.
 #[derive(Args, Debug)]
 pub struct VerifyArgs {
-    /// Architecture name.
-    #[arg(long)]
-    pub model: String,
-    /// Weights: a .safetensors file with PyTorch names or a relprop checkpoint.
-    #[arg(long)]
-    pub weights: Option<PathBuf>,
-    /// Float32 .npy [N, C, H, W] or [C, H, W], or a greyscale PNG of the model's input size.
-    #[arg(long)]
-    pub input: PathBuf,
+    /// Model, weights and input.
+    #[command(flatten)]
+    pub source: ModelInput,
     /// Rule set: zero, epsilon, epsilon-plus, epsilon-plus-flat, epsilon-alpha2-beta1,
     /// epsilon-alpha2-beta1-flat, epsilon-gamma-box, bounded-deep-taylor.
     #[arg(long, default_value = "epsilon-plus")]
@@ -51,9 +43,7 @@ pub fn run(args: &VerifyArgs) -> CliResult {
         )));
     }
     let composite = super::explain::composite(&args.rules, args.epsilon, args.low, args.high)?;
-    // Check the input before loading weights: a wrong file is reported as such.
-    let input = read_input(&args.input, architecture(&args.model)?)?;
-    let model = load(&args.model, args.weights.as_deref())?;
+    let (input, model) = args.source.load()?;
     let targets = match args.target {
         Some(t) => Targets::Class(t),
         None => Targets::Argmax,

@@ -7,7 +7,7 @@ use relprop::core::{
 use relprop::explain::audit::per_sample_sums;
 use relprop::explain::rules::Affine;
 use relprop::explain::{
-    record, BasicRule, BatchNormFold, Composite, LayerKind, Recorded, COMPOSITE_NAMES,
+    record, BasicRule, BatchNormFold, Composite, LayerKind, Norm, Recorded, COMPOSITE_NAMES,
 };
 use relprop::nn::Module;
 
@@ -189,24 +189,7 @@ impl Rule for ExactNorm {
                 r / z
             }
         })?;
-        match &node.op {
-            Op::Add(a, b) => {
-                let share = |x: NodeId| -> CoreResult<Option<Tensor>> {
-                    let v = tape.value(x)?;
-                    Ok(Some(v.mul(&s)?.sum_to(v.shape())?))
-                };
-                Ok(vec![share(*a)?, share(*b)?])
-            }
-            Op::AvgPool2d { x, spec } => {
-                let v = tape.value(*x)?;
-                Ok(vec![Some(v.mul(&Tensor::avg_pool2d_grad(
-                    &s,
-                    v.shape(),
-                    spec,
-                )?)?)])
-            }
-            _ => unreachable!("mapped to add and avg_pool2d only"),
-        }
+        Norm::distribute(tape, id, &s)
     }
 }
 

@@ -155,25 +155,53 @@ pub(super) fn forward_samples(
     b: Option<&[f32]>,
     out: &mut [f32],
 ) {
-    let (kd, p) = (g.k_dim(), g.p_dim());
     let x_sz = g.c_in * g.h * g.w;
-    for_each_sample(g.n, out, g.c_out * p, |i, out_n, scratch| {
+    for_each_sample(g.n, out, g.c_out * g.p_dim(), |i, out_n, scratch| {
         let x_n = &x[i * x_sz..(i + 1) * x_sz];
-        let cols: &[f32] = if g.pointwise() {
-            x_n
-        } else {
-            let cols = scratch_of(scratch, kd * p);
-            im2col(g, x_n, cols);
-            cols
-        };
-        let beta = fill_bias(out_n, b, p);
-        gemm(g.c_out, kd, p, 1.0, wt, true, cols, false, beta, out_n).expect(SHAPES_OK);
+        forward_sample(g, x_n, wt, b, scratch_of(scratch, cols_len(g)), out_n);
     });
+}
+
+/// Floats of one sample's im2col matrix: none for a pointwise convolution, whose im2col
+/// matrix is the sample itself.
+pub(super) fn cols_len(g: &Conv2dGeom) -> usize {
+    if g.pointwise() {
+        0
+    } else {
+        g.k_dim() * g.p_dim()
+    }
+}
+
+/// One sample's im2col matrix: the sample itself when pointwise, else built in `buf`
+/// ([`cols_len`] floats).
+fn cols_of<'a>(g: &Conv2dGeom, x_n: &'a [f32], buf: &'a mut [f32]) -> &'a [f32] {
+    if g.pointwise() {
+        x_n
+    } else {
+        im2col(g, x_n, buf);
+        buf
+    }
+}
+
+/// One sample's `out_n = W cols + b`, given `W^T`, with its im2col matrix built in `buf`
+/// ([`cols_len`] floats).
+pub(super) fn forward_sample(
+    g: &Conv2dGeom,
+    x_n: &[f32],
+    wt: &[f32],
+    b: Option<&[f32]>,
+    buf: &mut [f32],
+    out_n: &mut [f32],
+) {
+    let (kd, p) = (g.k_dim(), g.p_dim());
+    let cols = cols_of(g, x_n, buf);
+    let beta = fill_bias(out_n, b, p);
+    gemm(g.c_out, kd, p, 1.0, wt, true, cols, false, beta, out_n).expect(SHAPES_OK);
 }
 
 /// Writes the bias into every output row (the GEMM then accumulates onto it with
 /// `beta = 1`); returns the GEMM's `beta`.
-pub(super) fn fill_bias(out_n: &mut [f32], b: Option<&[f32]>, p: usize) -> f32 {
+fn fill_bias(out_n: &mut [f32], b: Option<&[f32]>, p: usize) -> f32 {
     match b {
         Some(b) => {
             for (row, &bv) in out_n.chunks_exact_mut(p).zip(b) {
@@ -238,13 +266,7 @@ fn backward_weight_sample(
         }
     }
     if !bw_pixel_major(g) {
-        let cols: &[f32] = if g.pointwise() {
-            x_n
-        } else {
-            let cols = scratch_of(scratch, kd * p);
-            im2col(g, x_n, cols);
-            cols
-        };
+        let cols = cols_of(g, x_n, scratch_of(scratch, cols_len(g)));
         gemm(g.c_out, p, kd, 1.0, go_n, false, cols, true, 1.0, gw).expect(SHAPES_OK);
         return;
     }

@@ -12,10 +12,10 @@
 //! same buffer takes the transposed product that col2im scatters).
 
 use super::conv::{
-    fill_bias, for_each_sample, scratch_of, transposed_weight, Conv2dGeom, SHAPES_OK,
+    cols_len, for_each_sample, forward_sample, scratch_of, transposed_weight, Conv2dGeom, SHAPES_OK,
 };
 use super::gemm::gemm;
-use super::im2col::{col2im_add, im2col};
+use super::im2col::col2im_add;
 
 /// `out[n] = x[n] * J^T(f(r[n], conv(x[n], w) + b))` for every sample (see the module
 /// docs); `r` has the convolution's output shape, `out` the input's. `out` is overwritten.
@@ -59,17 +59,10 @@ pub(super) fn each_sample(
     for_each_sample(g.n, out, x_sz, |i, out_n, scratch| {
         let x_n = &x[i * x_sz..(i + 1) * x_sz];
         let r_n = &r[i * o_sz..(i + 1) * o_sz];
-        let cols_len = if g.pointwise() { 0 } else { kd * p };
-        let buf = scratch_of(scratch, cols_len + o_sz);
-        let (cols, z) = buf.split_at_mut(cols_len);
+        let buf = scratch_of(scratch, cols_len(g) + o_sz);
+        let (cols, z) = buf.split_at_mut(cols_len(g));
         // z = W cols + b, then the map against r in place.
-        let beta = fill_bias(z, b, p);
-        if g.pointwise() {
-            gemm(g.c_out, kd, p, 1.0, wt, true, x_n, false, beta, z).expect(SHAPES_OK);
-        } else {
-            im2col(g, x_n, cols);
-            gemm(g.c_out, kd, p, 1.0, wt, true, cols, false, beta, z).expect(SHAPES_OK);
-        }
+        forward_sample(g, x_n, wt, b, cols, z);
         z.iter_mut().zip(r_n).for_each(|(z, &r)| *z = f(r, *z));
         // J^T: W^T s into the im2col-shaped buffer, scattered back by col2im.
         if g.pointwise() {

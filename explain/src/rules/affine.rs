@@ -12,6 +12,7 @@
 //! of [`BasicRule`]; see `rules::family` for them.
 
 use relprop_core::{Conv2dSpec, Error, NodeId, Op, Result, Rule, Tape, Tensor};
+use std::cell::OnceCell;
 use std::sync::Arc;
 
 /// `v + eps * sign(v)` with `sign(0) = +1`: keeps a denominator away from 0, as Zennit does.
@@ -157,6 +158,8 @@ pub struct Affine<'a> {
     b: Option<&'a Tensor>,
     out: &'a Tensor,
     conv: Option<Conv2dSpec>,
+    /// Whether `x >= 0` everywhere, found once per layer (every sign-split branch asks).
+    nonnegative: OnceCell<bool>,
 }
 
 impl<'a> Affine<'a> {
@@ -179,6 +182,7 @@ impl<'a> Affine<'a> {
             b: b.map(|b| tape.value(b)).transpose()?,
             out: &node.value,
             conv,
+            nonnegative: OnceCell::new(),
         })
     }
 
@@ -240,7 +244,11 @@ impl<'a> Affine<'a> {
         // After a ReLU the input is non-negative: x+ is x itself (shared, not copied)
         // and the x- branch is empty, which halves ZPlus and AlphaBeta.
         let sign_split = matches!(m, InputMod::Positive | InputMod::Negative);
-        if sign_split && x.data().iter().all(|&v| v >= 0.0) {
+        if sign_split
+            && *self
+                .nonnegative
+                .get_or_init(|| x.data().iter().all(|&v| v >= 0.0))
+        {
             let positive = matches!(m, InputMod::Positive);
             let empty = !positive || x.data().iter().all(|&v| v == 0.0);
             return Ok((!empty).then(|| x.clone()));

@@ -33,22 +33,24 @@ impl Rule for Gradient {
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Norm;
 
-impl Rule for Norm {
-    fn backward(&self, tape: &Tape, id: NodeId, signal: &Tensor) -> Result<Vec<Option<Tensor>>> {
+impl Norm {
+    /// Hands each input of the sum or average-pooling node `id` its share of the ratio
+    /// `s = R / z`: `R_a = a * J_a^T(s)`. (The rule divides by the stabilised z; other
+    /// divisions, such as an exact one, can reuse this.)
+    pub fn distribute(tape: &Tape, id: NodeId, s: &Tensor) -> Result<Vec<Option<Tensor>>> {
         let node = tape.node(id)?;
-        let s = signal.div(&stabilize(&node.value, STABILIZER))?;
         match &node.op {
             Op::Add(a, b) => {
                 let share = |x: NodeId| -> Result<Option<Tensor>> {
                     let v = tape.value(x)?;
-                    Ok(Some(v.mul(&s)?.sum_to(v.shape())?))
+                    Ok(Some(v.mul(s)?.sum_to(v.shape())?))
                 };
                 Ok(vec![share(*a)?, share(*b)?])
             }
             Op::AvgPool2d { x, spec } => {
                 let v = tape.value(*x)?;
                 Ok(vec![Some(v.mul(&Tensor::avg_pool2d_grad(
-                    &s,
+                    s,
                     v.shape(),
                     spec,
                 )?)?)])
@@ -58,6 +60,13 @@ impl Rule for Norm {
                 reason: "the Norm rule applies to add and avg_pool2d nodes".into(),
             }),
         }
+    }
+}
+
+impl Rule for Norm {
+    fn backward(&self, tape: &Tape, id: NodeId, signal: &Tensor) -> Result<Vec<Option<Tensor>>> {
+        let s = signal.div(&stabilize(&tape.node(id)?.value, STABILIZER))?;
+        Norm::distribute(tape, id, &s)
     }
 }
 
