@@ -7,26 +7,10 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use relprop_nn::io::crc32;
+use relprop_nn::io::refresh_png_crcs;
 use relprop_zoo::digits;
 
 static MANIFEST: &str = include_str!("../../zoo/data/digits.txt");
-
-fn repair(bytes: &mut [u8]) {
-    let mut at = 8;
-    while at + 12 <= bytes.len() {
-        let len = u32::from_be_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]]);
-        let Some(end) = (at + 8)
-            .checked_add(len as usize)
-            .filter(|&e| e + 4 <= bytes.len())
-        else {
-            return;
-        };
-        let crc = crc32(&bytes[at + 4..end]);
-        bytes[end..end + 4].copy_from_slice(&crc.to_be_bytes());
-        at = end + 4;
-    }
-}
 
 fuzz_target!(|data: &[u8]| {
     let Some((&selector, rest)) = data.split_first() else {
@@ -44,7 +28,7 @@ fuzz_target!(|data: &[u8]| {
         }
     };
     let mut png = png.to_vec();
-    repair(&mut png);
+    refresh_png_crcs(&mut png);
     if let Ok(d) = digits::decode(&png, &manifest) {
         assert_eq!(d.images.len(), d.labels.len() * digits::PIXELS);
     }

@@ -4,6 +4,7 @@ use crate::common::*;
 use crate::loaders::*;
 use relprop::core::Tensor;
 use relprop::explain::heatmap::{read_png_grey, write_png_rgb};
+pub(crate) use relprop::nn::io::refresh_png_crcs;
 use relprop::nn::io::{
     crc32, npy_f32_bytes, npy_i64_bytes, safetensors_bytes, Checkpoint, TrainingMeta,
 };
@@ -25,21 +26,6 @@ pub(crate) fn refresh_checkpoint_crc(bytes: &mut [u8]) {
         let n = bytes.len() - 4;
         let crc = crc32(&bytes[..n]);
         bytes[n..].copy_from_slice(&crc.to_le_bytes());
-    }
-}
-
-/// Rewrites the CRC of every complete PNG chunk (length, type, data, CRC over type + data).
-pub(crate) fn refresh_png_crcs(bytes: &mut [u8]) {
-    let mut at = 8;
-    while at + 12 <= bytes.len() {
-        let len =
-            u32::from_be_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]]) as usize;
-        let Some(end) = (at + 8).checked_add(len).filter(|&e| e + 4 <= bytes.len()) else {
-            return;
-        };
-        let crc = crc32(&bytes[at + 4..end]);
-        bytes[end..end + 4].copy_from_slice(&crc.to_be_bytes());
-        at = end + 4;
     }
 }
 

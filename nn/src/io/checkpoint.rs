@@ -16,6 +16,7 @@
 //! bincode is unmaintained, so every use of it stays in this file: replacing it means
 //! rewriting `encode_body` and `decode_body` only.
 
+use super::crc::crc32;
 use super::{checked_numel, declared_bytes, read_bytes, write_atomic, IoError};
 use relprop_core::Tensor;
 use serde::{Deserialize, Serialize};
@@ -305,34 +306,4 @@ fn decode_limited<const LIMIT: usize>(body: &[u8]) -> Result<Stored, IoError> {
         ));
     }
     Ok(stored)
-}
-
-/// CRC-32 (IEEE 802.3, reflected, as in zlib and PNG), table-driven. Public so tests and
-/// fuzz targets can repair the checksums of files they damage on purpose.
-pub fn crc32(bytes: &[u8]) -> u32 {
-    !bytes.iter().fold(!0u32, |c, &b| {
-        CRC_TABLE[((c ^ u32::from(b)) & 0xFF) as usize] ^ (c >> 8)
-    })
-}
-
-static CRC_TABLE: [u32; 256] = crc_table();
-
-const fn crc_table() -> [u32; 256] {
-    let mut table = [0u32; 256];
-    let mut i = 0;
-    while i < 256 {
-        let mut c = i as u32;
-        let mut k = 0;
-        while k < 8 {
-            c = if c & 1 != 0 {
-                0xEDB8_8320 ^ (c >> 1)
-            } else {
-                c >> 1
-            };
-            k += 1;
-        }
-        table[i] = c;
-        i += 1;
-    }
-    table
 }

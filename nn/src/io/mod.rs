@@ -18,6 +18,7 @@
 
 mod array;
 pub mod checkpoint;
+mod crc;
 pub mod npy;
 pub mod safetensors;
 
@@ -26,7 +27,8 @@ mod tests;
 
 pub use self::array::Array;
 pub(crate) use self::array::{checked_numel, declared_bytes};
-pub use self::checkpoint::{crc32, Checkpoint, TrainingMeta};
+pub use self::checkpoint::{Checkpoint, TrainingMeta};
+pub use self::crc::{crc32, refresh_png_crcs};
 pub use self::npy::{
     npy_f32_bytes, npy_i64_bytes, parse_npy, read_npy, read_tensor, write_npy_f32, write_npy_i64,
     NpyArray,

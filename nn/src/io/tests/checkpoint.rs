@@ -3,7 +3,7 @@
 //! (lengths < 251 in one byte, 253 + u64 for large ones) so bincode stays in one file.
 
 use super::{awkward_f32, bits, tensor, Scratch};
-use crate::io::checkpoint::crc32;
+use crate::io::crc32;
 use crate::io::{Checkpoint, IoError, TrainingMeta};
 use relprop_core::Tensor;
 
