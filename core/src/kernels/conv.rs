@@ -11,9 +11,11 @@
 //! element-by-element packing case of matrixmultiply; so unless the sample
 //! has a single input channel, it is done pixel-major instead: the sample is
 //! transposed to HWC, im2col'ed as `[P, K]` (contiguous `kw * c_in` runs),
-//! `grad_out_n` is transposed, and the product accumulates into a
-//! `[c_out, kh, kw, c_in]` buffer permuted at the end (1.3-1.5x faster on the
-//! LeNet/VGG layers). A 1x1, stride-1, unpadded convolution skips
+//! and the product accumulates into a `[c_out, kh, kw, c_in]` buffer permuted
+//! at the end (1.3-1.5x faster on the LeNet/VGG layers). `grad_out_n` is left
+//! as it is: matrixmultiply packs its `c_out` rows by stride about as fast as a
+//! transpose would, and the transpose was an extra pass (5-7% of the VGG weight
+//! gradients). A 1x1, stride-1, unpadded convolution skips
 //! im2col/col2im. With several samples the batch is split across rayon
 //! threads, each reusing its own scratch (kept per thread across calls)
 //! while the GEMMs run single-threaded; a single sample lets the
@@ -248,9 +250,9 @@ fn bw_pixel_major(g: &Conv2dGeom) -> bool {
 /// [c_out, P]` and the im2col matrix `[K, P]` are pixel-contiguous, which is
 /// the slow (element-by-element) packing case of matrixmultiply. When the
 /// receptive field rows are long enough ([`bw_pixel_major`]) the sample is
-/// instead transposed to HWC, im2col'ed pixel-major with contiguous runs,
-/// and `grad_out_n` transposed, so both operands pack with contiguous
-/// copies; `gw` is then laid out `[c_out, kh, kw, c_in]`.
+/// instead transposed to HWC and im2col'ed pixel-major with contiguous runs, so
+/// that operand packs with contiguous copies; `gw` is then laid out
+/// `[c_out, kh, kw, c_in]`.
 fn backward_weight_sample(
     g: &Conv2dGeom,
     x_n: &[f32],
@@ -272,22 +274,14 @@ fn backward_weight_sample(
     }
     let hw = g.h * g.w;
     let xt_len = if g.c_in > 1 { x_n.len() } else { 0 };
-    let got_len = if g.c_out > 1 { go_n.len() } else { 0 };
     let cols_len = if g.pointwise() { 0 } else { kd * p };
-    let buf = scratch_of(scratch, xt_len + got_len + cols_len);
-    let (xt_buf, rest) = buf.split_at_mut(xt_len);
-    let (got_buf, cols_buf) = rest.split_at_mut(got_len);
+    let buf = scratch_of(scratch, xt_len + cols_len);
+    let (xt_buf, cols_buf) = buf.split_at_mut(xt_len);
     let xt: &[f32] = if g.c_in > 1 {
         transpose(x_n, g.c_in, hw, xt_buf);
         xt_buf
     } else {
         x_n
-    };
-    let got: &[f32] = if g.c_out > 1 {
-        transpose(go_n, g.c_out, p, got_buf);
-        got_buf
-    } else {
-        go_n
     };
     let cols_t: &[f32] = if g.pointwise() {
         xt
@@ -295,7 +289,7 @@ fn backward_weight_sample(
         im2col_pixel_major(g, xt, cols_buf);
         cols_buf
     };
-    gemm(g.c_out, p, kd, 1.0, got, true, cols_t, false, 1.0, gw).expect(SHAPES_OK);
+    gemm(g.c_out, p, kd, 1.0, go_n, false, cols_t, false, 1.0, gw).expect(SHAPES_OK);
 }
 
 /// grad_w (overwritten) = sum over batch of grad_out (x) im2col(x); grad_b (overwritten) = sum of grad_out over n, oh, ow.
