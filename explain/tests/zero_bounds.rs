@@ -1,6 +1,8 @@
-//! ZBox with a zero lower bound: the bound's branch has an all-zero input, so its z is the
-//! bias alone and it passes nothing on. The shortcut must give exactly what computing the
-//! branch in full gives.
+//! Shortcuts of the affine rule recipe must give exactly what the full computation gives:
+//! ZBox with a zero lower bound (the bound's branch has an all-zero input, so its z is the
+//! bias alone and it passes nothing on), bounds shared by the batch (convolved once), and
+//! the per-sample pass for convs whose every z is the recorded output or a per-sample
+//! constant (LRP-0, Epsilon, ZBox).
 
 use relprop_core::{Op, Tensor};
 use relprop_explain::record;
@@ -77,4 +79,36 @@ fn bounds_shared_by_the_batch_are_convolved_once_with_the_same_result() {
         .unwrap();
     assert!(per_sample.max_abs() > 0.0);
     assert_eq!(shared.data(), per_sample.data());
+}
+
+#[test]
+fn epsilon_on_a_conv_matches_recomputing_z() {
+    let model = pretrained::load(Architecture::VggSmall).unwrap();
+    let x = Tensor::rand_uniform(&[4, 1, 28, 28], 0.0, 1.0, 8);
+    let rec = record(&model, &x).unwrap();
+    let convs: Vec<usize> = (0..rec.tape.nodes().len())
+        .filter(|&i| matches!(rec.tape.nodes()[i].op, Op::Conv2d { .. }))
+        .collect();
+    // An identity written as a custom weight modification: the rule then recomputes z with
+    // the convolution instead of reading the recorded output.
+    let same = ParamMod::Custom(Arc::new(|w: &Tensor| w.clone()));
+    let epsilon = |weight: ParamMod| BasicRule {
+        name: "epsilon".into(),
+        groups: vec![Group {
+            branches: vec![Branch::new(InputMod::Identity, weight, ParamMod::Identity)],
+            coefficient: 1.0,
+            gate: Gate::All,
+            epsilon: 1e-3,
+        }],
+    };
+    for &id in &convs[..2] {
+        let out_shape = rec.tape.value(id).unwrap().shape().to_vec();
+        let r = Tensor::rand_uniform(&out_shape, -1.0, 1.0, 9);
+        let per_sample = epsilon(ParamMod::Identity)
+            .relevance(&rec.tape, id, &r)
+            .unwrap();
+        let generic = epsilon(same.clone()).relevance(&rec.tape, id, &r).unwrap();
+        assert!(generic.max_abs() > 0.0);
+        assert_eq!(per_sample.data(), generic.data(), "conv node {id}");
+    }
 }

@@ -10,6 +10,10 @@
 //! memory and read back; here one sample's intermediates stay in the cache, and its
 //! im2col matrix serves both products (the receptive fields are built once, then the
 //! same buffer takes the transposed product that col2im scatters).
+//!
+//! [`conv2d_weighted_input_grads`] is the other half alone, for several terms: a signal
+//! formed a sample at a time by the caller, then `sum_b factor_b * x_b * J_b^T(s)` (ZBox's
+//! three branches share one denominator and each takes its own transposed product).
 
 use super::conv::{
     cols_len, for_each_sample, forward_sample, scratch_of, transposed_weight, Conv2dGeom, SHAPES_OK,
@@ -73,5 +77,62 @@ pub(super) fn each_sample(
             col2im_add(g, cols, out_n);
         }
         out_n.iter_mut().zip(x_n).for_each(|(o, &x)| *o *= x);
+    });
+}
+
+/// One term of [`conv2d_weighted_input_grads`]: `factor * x ⊙ J_w^T(s)`.
+pub struct WeightedVjp<'a> {
+    /// The convolution weight `[c_out, c_in, kh, kw]`.
+    pub w: &'a [f32],
+    /// What the VJP is multiplied by: the batch's input (`n * c_in * h * w` values) or one
+    /// sample's worth (`c_in * h * w`) used for every sample.
+    pub x: &'a [f32],
+    /// A scalar weight of the term.
+    pub factor: f32,
+}
+
+/// `out[n] = sum_b factor_b * x_b[n] ⊙ J_{w_b}^T(s[n])`, where each sample's `s[n]` (the
+/// convolution's output shape) is written by `s_of(n, s_n)`, so a batch-sized `s` is never
+/// stored: a rule whose denominator is cheap to form elementwise (ZBox: the recorded output
+/// minus per-sample constants) divides, transposes and weights a sample at a time, in the
+/// cache. Terms are added in order, each as `x * g * factor`. `out` is overwritten.
+pub fn conv2d_weighted_input_grads(
+    g: &Conv2dGeom,
+    s_of: impl Fn(usize, &mut [f32]) + Sync + Send,
+    terms: &[WeightedVjp],
+    out: &mut [f32],
+) {
+    let (kd, p) = (g.k_dim(), g.p_dim());
+    let (x_sz, o_sz) = (g.c_in * g.h * g.w, g.c_out * p);
+    for_each_sample(g.n, out, x_sz, |i, out_n, scratch| {
+        let buf = scratch_of(scratch, o_sz + kd * p + x_sz);
+        let (s_n, rest) = buf.split_at_mut(o_sz);
+        let (cols, vjp) = rest.split_at_mut(kd * p);
+        s_of(i, s_n);
+        for (t, term) in terms.iter().enumerate() {
+            let w = &term.w[..g.c_out * kd];
+            if g.pointwise() {
+                gemm(kd, g.c_out, p, 1.0, w, true, s_n, false, 0.0, vjp).expect(SHAPES_OK);
+            } else {
+                gemm(kd, g.c_out, p, 1.0, w, true, s_n, false, 0.0, cols).expect(SHAPES_OK);
+                vjp.fill(0.0);
+                col2im_add(g, cols, vjp);
+            }
+            let x_n = if term.x.len() == x_sz {
+                term.x
+            } else {
+                &term.x[i * x_sz..(i + 1) * x_sz]
+            };
+            let f = term.factor;
+            let each = out_n.iter_mut().zip(x_n.iter().zip(vjp.iter()));
+            if t == 0 {
+                each.for_each(|(o, (&x, &g))| *o = x * g * f);
+            } else {
+                each.for_each(|(o, (&x, &g))| *o += x * g * f);
+            }
+        }
+        if terms.is_empty() {
+            out_n.fill(0.0);
+        }
     });
 }

@@ -286,6 +286,61 @@ fn conv_layer_shapes() {
     check_conv(&geom(9, 2, [5, 6], 3, [4, 1], [3, 1], [2, 0]), 7);
 }
 
+/// Two weighted VJPs (one with the batch's input, one with one sample's values reused),
+/// each sample's signal written by the callback, against the definition.
+fn check_weighted_vjps(g: &Conv2dGeom, seed: u64) {
+    use super::conv_fused::{conv2d_weighted_input_grads, WeightedVjp};
+    let x_sz = g.c_in * g.h * g.w;
+    let o_sz = g.c_out * g.out_h() * g.out_w();
+    let x = fill(g.n * x_sz, seed);
+    let bound = fill(x_sz, seed + 1);
+    let (w1, w2) = (
+        fill(g.c_out * g.k_dim(), seed + 2),
+        fill(g.c_out * g.k_dim(), seed + 3),
+    );
+    let s = fill(g.n * o_sz, seed + 4);
+    let bound_batch: Vec<f32> = (0..g.n).flat_map(|_| bound.iter().copied()).collect();
+    let (g1, g2) = (
+        naive_backward_input(g, &s, &w1),
+        naive_backward_input(g, &s, &w2),
+    );
+    let (m1, m2) = (
+        naive_backward_input(g, &abs(&s), &abs(&w1)),
+        naive_backward_input(g, &abs(&s), &abs(&w2)),
+    );
+    let want: Vec<f64> = (0..x.len())
+        .map(|i| 0.5 * x[i] as f64 * g1[i] - 2.0 * bound_batch[i] as f64 * g2[i])
+        .collect();
+    let mag: Vec<f64> = (0..x.len())
+        .map(|i| 0.5 * (x[i].abs() as f64) * m1[i] + 2.0 * (bound_batch[i].abs() as f64) * m2[i])
+        .collect();
+    let terms = [
+        WeightedVjp {
+            w: &w1,
+            x: &x,
+            factor: 0.5,
+        },
+        WeightedVjp {
+            w: &w2,
+            x: &bound,
+            factor: -2.0,
+        },
+    ];
+    let mut out = vec![f32::NAN; x.len()];
+    let s_of = |i: usize, s_n: &mut [f32]| s_n.copy_from_slice(&s[i * o_sz..(i + 1) * o_sz]);
+    conv2d_weighted_input_grads(g, s_of, &terms, &mut out);
+    assert_close(&format!("{g:?} weighted VJPs"), &out, &want, &mag);
+}
+
+#[test]
+fn weighted_input_grads_match_naive() {
+    for n in [1, 3] {
+        check_weighted_vjps(&geom(n, 1, [28, 28], 32, [3, 3], [1, 1], [1, 1]), 20);
+        check_weighted_vjps(&geom(n, 3, [11, 13], 5, [3, 2], [2, 3], [1, 0]), 21);
+        check_weighted_vjps(&geom(n, 16, [9, 7], 40, [1, 1], [1, 1], [0, 0]), 22);
+    }
+}
+
 // ---------------------------------------------------------------- pooling
 
 /// Window cells of output `(oh, ow)` in row-major order, in bounds only.

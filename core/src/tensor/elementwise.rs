@@ -44,6 +44,29 @@ fn zip_slices(a: &[f32], b: &[f32], f: impl Fn(f32, f32) -> f32 + Sync + Send) -
     out
 }
 
+/// `f(long[i], one[i % one.len()])`: a batch against one sample's worth of values (the
+/// common broadcast of a per-sample constant), a sample at a time, over rayon threads for
+/// long slices.
+fn zip_cycled(long: &[f32], one: &[f32], f: impl Fn(f32, f32) -> f32 + Sync + Send) -> Vec<f32> {
+    let per = one.len();
+    if long.len() < PAR_MIN_ELEMENTS || !may_split() {
+        let mut out = Vec::with_capacity(long.len());
+        for sample in long.chunks_exact(per) {
+            out.extend(sample.iter().zip(one).map(|(&x, &y)| f(x, y)));
+        }
+        return out;
+    }
+    let mut out = vec![0.0f32; long.len()];
+    out.par_chunks_mut(per)
+        .zip(long.par_chunks(per))
+        .for_each(|(o, l)| {
+            o.iter_mut()
+                .zip(l.iter().zip(one))
+                .for_each(|(o, (&x, &y))| *o = f(x, y))
+        });
+    out
+}
+
 /// The broadcast of two shapes, or an error naming `op` when a pair of dimensions clashes.
 pub fn broadcast_shape(op: &'static str, a: &[usize], b: &[usize]) -> Result<Vec<usize>> {
     let rank = a.len().max(b.len());
@@ -125,6 +148,18 @@ impl Tensor {
         let (a, b) = (self.data(), other.data());
         if self.shape() == other.shape() {
             return Ok(Tensor::raw(zip_slices(a, b, f), self.shape().to_vec()));
+        }
+        let (sa, sb) = (self.shape(), other.shape());
+        // `[n, ...]` against `[1, ...]`: sample by sample, not index by index.
+        if sa.len() == sb.len() && !sa.is_empty() && sa[1..] == sb[1..] && numel(&sa[1..]) > 0 {
+            match (sa[0], sb[0]) {
+                (_, 1) => return Ok(Tensor::raw(zip_cycled(a, b, f), sa.to_vec())),
+                (1, _) => {
+                    let data = zip_cycled(b, a, move |y, x| f(x, y));
+                    return Ok(Tensor::raw(data, sb.to_vec()));
+                }
+                _ => {}
+            }
         }
         let out = broadcast_shape(op, self.shape(), other.shape())?;
         let (sa, sb) = (
@@ -289,6 +324,32 @@ mod tests {
         assert_eq!(c.data(), &[11.0, 12.0, 13.0, 21.0, 22.0, 23.0]);
         let d = b.sub(&a).unwrap();
         assert_eq!(d.data(), &[-9.0, -8.0, -7.0, -19.0, -18.0, -17.0]);
+    }
+
+    #[test]
+    fn batch_against_one_sample_matches_the_repeated_sample() {
+        // [n, ...] with [1, ...] (both orders, a non-commutative f), small and long enough
+        // to be split over threads: the same values as against the sample repeated.
+        for (n, rest) in [(3, vec![2, 2]), (5, vec![64, 300])] {
+            let per: usize = rest.iter().product();
+            let batch = Tensor::from_vec(
+                (0..n * per).map(|i| (i % 97) as f32 - 40.0).collect(),
+                &[&[n][..], &rest].concat(),
+            )
+            .unwrap();
+            let one = Tensor::from_vec(
+                (0..per).map(|i| (i % 13) as f32 * 0.5 - 3.0).collect(),
+                &[&[1][..], &rest].concat(),
+            )
+            .unwrap();
+            let repeated = one.broadcast_to(batch.shape()).unwrap();
+            let f = |x: f32, y: f32| x - 2.0 * y;
+            let fwd = batch.zip_with(&one, "f", f).unwrap();
+            assert_eq!(fwd, batch.zip_with(&repeated, "f", f).unwrap());
+            let back = one.zip_with(&batch, "f", f).unwrap();
+            assert_eq!(back, repeated.zip_with(&batch, "f", f).unwrap());
+            assert_eq!(back.shape(), batch.shape());
+        }
     }
 
     #[test]

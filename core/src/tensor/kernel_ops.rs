@@ -270,6 +270,51 @@ impl Tensor {
         Ok(Tensor::raw(out, self.shape().to_vec()))
     }
 
+    /// `sum_b factor_b * x_b ⊙ J_{w_b}^T(s)` for convolutions of inputs shaped `x_shape`,
+    /// computed a sample at a time: `s_of(n, s_n)` writes sample `n`'s output signal (the
+    /// convolution's output shape), so no batch-sized `s` is stored. Each term is
+    /// `(w, x, factor)`, with `x` the input batch or one sample (`[1, ...]`) used for every
+    /// sample. Terms are summed in order.
+    pub fn conv2d_weighted_input_grads(
+        x_shape: &[usize],
+        spec: &Conv2dSpec,
+        s_of: impl Fn(usize, &mut [f32]) + Sync + Send,
+        terms: &[(&Tensor, &Tensor, f32)],
+    ) -> Result<Tensor> {
+        const OP: &str = "conv2d weighted input grads";
+        let Some((w0, ..)) = terms.first() else {
+            return Err(Error::invalid(OP, "no terms"));
+        };
+        let g = conv_geom(x_shape, w0.shape(), None, spec)?;
+        let mut one = x_shape.to_vec();
+        one[0] = 1;
+        let mut kernel_terms = Vec::with_capacity(terms.len());
+        for (w, x, factor) in terms {
+            if w.shape() != w0.shape() {
+                return Err(Error::shape(
+                    OP,
+                    &[w.shape(), w0.shape()],
+                    "the weights differ in shape",
+                ));
+            }
+            if x.shape() != x_shape && x.shape() != one.as_slice() {
+                return Err(Error::shape(
+                    OP,
+                    &[x.shape(), x_shape],
+                    "each term's input must be the batch's shape or one sample's",
+                ));
+            }
+            kernel_terms.push(conv_fused::WeightedVjp {
+                w: w.data(),
+                x: x.data(),
+                factor: *factor,
+            });
+        }
+        let mut out = vec![0.0; x_shape.iter().product()];
+        conv_fused::conv2d_weighted_input_grads(&g, s_of, &kernel_terms, &mut out);
+        Ok(Tensor::raw(out, x_shape.to_vec()))
+    }
+
     /// The input VJP of conv2d, `J_W^T(grad_out)`: a transposed convolution back to `x_shape`.
     pub fn conv2d_input_grad(
         grad_out: &Tensor,

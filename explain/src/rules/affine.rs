@@ -209,8 +209,9 @@ impl<'a> Affine<'a> {
         }
     }
 
-    /// `z` of a branch whose input or weight is all zeros: the bias, on every output
-    /// (written out channel by channel: a generic broadcast is much slower).
+    /// `z` of a branch whose input or weight is all zeros: the bias on every output of one
+    /// sample, shape `[1, ...]` (the same for every sample, so it is broadcast over the
+    /// batch where it is used rather than written out for each sample).
     fn bias_only(&self, b: &Tensor) -> Result<Tensor> {
         let shape = self.out.shape();
         if shape.len() < 2 || b.numel() != shape[1] {
@@ -221,13 +222,13 @@ impl<'a> Affine<'a> {
             ));
         }
         let per_channel: usize = shape[2..].iter().product();
-        let mut data = Vec::with_capacity(self.out.numel());
-        for _ in 0..shape[0] {
-            for &v in b.data() {
-                data.resize(data.len() + per_channel, v);
-            }
+        let mut data = Vec::with_capacity(b.numel() * per_channel);
+        for &v in b.data() {
+            data.resize(data.len() + per_channel, v);
         }
-        Tensor::from_vec(data, shape)
+        let mut one = shape.to_vec();
+        one[0] = 1;
+        Tensor::from_vec(data, &one)
     }
 
     /// The layer's input VJP `J_W^T(g)` with weight `w`.
@@ -289,6 +290,62 @@ fn fill_like(v: &Tensor, x: &Tensor) -> Result<Tensor> {
         ));
     };
     Ok(shaped)
+}
+
+/// One branch's `z`: the recorded output itself, or computed (a whole batch, or one
+/// sample's `[1, ...]` when it is the same for every sample).
+enum ZPart {
+    Recorded,
+    Computed(Tensor),
+}
+
+impl ZPart {
+    /// Whether a sample's values can be read without a batch-sized tensor (the recorded
+    /// output, or a one-sample constant).
+    fn per_sample_ok(&self) -> bool {
+        match self {
+            ZPart::Recorded => true,
+            ZPart::Computed(t) => t.shape().first() == Some(&1),
+        }
+    }
+}
+
+impl Affine<'_> {
+    /// Writes sample `i`'s ratio `divide(r, z)` where `z` sums `parts` in order (the first
+    /// negated if subtracted, then added or subtracted): the per-sample form of steps 2-3.
+    fn ratio_of_sample<'p>(
+        &'p self,
+        r: &'p Tensor,
+        parts: &'p [(f32, ZPart)],
+        divide: impl Fn(f32, f32) -> f32 + Sync + Send + 'p,
+    ) -> Result<impl Fn(usize, &mut [f32]) + Sync + Send + 'p> {
+        if r.shape() != self.out.shape() {
+            return Err(Error::shape(
+                "lrp",
+                &[r.shape(), self.out.shape()],
+                "the relevance must have the layer output's shape",
+            ));
+        }
+        let o_sz = self.out.numel() / self.out.shape()[0].max(1);
+        let (out, r) = (self.out.data(), r.data());
+        Ok(move |i: usize, s: &mut [f32]| {
+            for (k, (sign, part)) in parts.iter().enumerate() {
+                let v = match part {
+                    ZPart::Recorded => &out[i * o_sz..(i + 1) * o_sz],
+                    ZPart::Computed(t) => t.data(),
+                };
+                let each = s.iter_mut().zip(v);
+                match (k, *sign < 0.0) {
+                    (0, false) => each.for_each(|(s, &v)| *s = v),
+                    (0, true) => each.for_each(|(s, &v)| *s = -v),
+                    (_, false) => each.for_each(|(s, &v)| *s += v),
+                    (_, true) => each.for_each(|(s, &v)| *s -= v),
+                }
+            }
+            let r_n = &r[i * o_sz..(i + 1) * o_sz];
+            s.iter_mut().zip(r_n).for_each(|(s, &r)| *s = divide(r, *s));
+        })
+    }
 }
 
 /// A branch that contributes to a layer's relevance: its modified input and weight
@@ -366,29 +423,61 @@ impl BasicRule {
                 }
             }
             // Step 2: recompute z for every branch (the plain branch's z is the recorded
-            // output: no second forward pass).
-            let mut z: Option<Tensor> = None;
+            // output: no second forward pass). A branch whose z is the same for every
+            // sample (a ZBox bound, a bias alone) keeps one sample's z, shape `[1, ...]`:
+            // writing it out for every sample cost more than the rest of a first-layer ZBox.
+            let n = layer.x.shape()[0];
+            let mut parts = Vec::with_capacity(live.len());
             for br in &live {
                 let zb = match (&br.xw, &br.b) {
-                    _ if br.unmodified => layer.out.clone(),
-                    // A bound (ZBox) is the same input for every sample: one sample's z,
-                    // repeated over the batch.
-                    (Some((x, w)), b)
-                        if br.same_input && layer.conv.is_some() && x.shape()[0] > 1 =>
-                    {
-                        let one = layer.forward(
-                            &x.batch_range(0, 1.min(x.shape()[0]))?,
-                            w,
-                            b.as_ref(),
-                        )?;
-                        Tensor::concat_batch(&vec![one; x.shape()[0]])?
+                    _ if br.unmodified => ZPart::Recorded,
+                    (Some((x, w)), b) if br.same_input && layer.conv.is_some() && n > 1 => {
+                        ZPart::Computed(layer.forward(&x.batch_range(0, 1)?, w, b.as_ref())?)
                     }
-                    (Some((x, w)), b) => layer.forward(x, w, b.as_ref())?,
-                    (None, Some(b)) => layer.bias_only(b)?,
+                    (Some((x, w)), b) => ZPart::Computed(layer.forward(x, w, b.as_ref())?),
+                    (None, Some(b)) => ZPart::Computed(layer.bias_only(b)?),
                     (None, None) => continue, // not kept: see above
                 };
-                // Subtracted branches are subtracted in one pass (not negated, then added).
-                z = Some(match (z, br.sign < 0.0) {
+                parts.push((br.sign, zb));
+            }
+            if parts.is_empty() {
+                continue;
+            }
+            // Steps 2-6 a sample at a time on a conv whose every z is the recorded output
+            // or one sample's constant (LRP-0, Epsilon, ZBox): the denominator, the ratio
+            // and the VJPs of one sample stay in the cache, and no batch-sized z or ratio
+            // is stored. Same arithmetic, in the same order, as the steps below.
+            if let (Some(spec), Gate::All) = (&layer.conv, group.gate) {
+                if parts.iter().all(|(_, z)| z.per_sample_ok()) {
+                    let terms: Vec<(&Tensor, &Tensor, f32)> = live
+                        .iter()
+                        .filter_map(|br| {
+                            let (x, w) = br.xw.as_ref()?;
+                            Some((w, x, br.sign * group.coefficient))
+                        })
+                        .collect();
+                    if terms.is_empty() {
+                        continue;
+                    }
+                    let s_of = layer.ratio_of_sample(r, &parts, divide)?;
+                    let contribution =
+                        Tensor::conv2d_weighted_input_grads(layer.x.shape(), spec, s_of, &terms)?;
+                    total = Some(match total {
+                        Some(acc) => acc.add(&contribution)?,
+                        None => contribution,
+                    });
+                    continue;
+                }
+            }
+            // Subtracted branches are subtracted in one pass (not negated, then added);
+            // one-sample parts are broadcast over the batch.
+            let mut z: Option<Tensor> = None;
+            for (sign, part) in parts {
+                let zb = match part {
+                    ZPart::Recorded => layer.out.clone(),
+                    ZPart::Computed(t) => t,
+                };
+                z = Some(match (z, sign < 0.0) {
                     (Some(acc), false) => acc.add(&zb)?,
                     (Some(acc), true) => acc.sub(&zb)?,
                     (None, false) => zb,
