@@ -225,15 +225,28 @@ pub fn conv2d_backward_input(g: &Conv2dGeom, grad_out: &[f32], w: &[f32], grad_x
     }
     for_each_sample(g.n, grad_x, g.c_in * g.h * g.w, |i, gx_n, scratch| {
         let go_n = &grad_out[i * o_sz..(i + 1) * o_sz];
-        if g.pointwise() {
-            gemm(kd, g.c_out, p, 1.0, w, true, go_n, false, 0.0, gx_n).expect(SHAPES_OK);
-        } else {
-            let cols = scratch_of(scratch, kd * p);
-            gemm(kd, g.c_out, p, 1.0, w, true, go_n, false, 0.0, cols).expect(SHAPES_OK);
-            gx_n.fill(0.0);
-            col2im_add(g, cols, gx_n);
-        }
+        input_vjp_sample(g, go_n, w, scratch_of(scratch, cols_len(g)), gx_n);
     });
+}
+
+/// One sample's input VJP `gx_n = J_w^T(go_n)` (overwritten): `W^T go_n` into `cols`
+/// ([`cols_len`] floats), scattered back by col2im; a pointwise convolution writes the
+/// product straight into `gx_n`.
+pub(super) fn input_vjp_sample(
+    g: &Conv2dGeom,
+    go_n: &[f32],
+    w: &[f32],
+    cols: &mut [f32],
+    gx_n: &mut [f32],
+) {
+    let (kd, p) = (g.k_dim(), g.p_dim());
+    if g.pointwise() {
+        gemm(kd, g.c_out, p, 1.0, w, true, go_n, false, 0.0, gx_n).expect(SHAPES_OK);
+    } else {
+        gemm(kd, g.c_out, p, 1.0, w, true, go_n, false, 0.0, cols).expect(SHAPES_OK);
+        gx_n.fill(0.0);
+        col2im_add(g, cols, gx_n);
+    }
 }
 
 /// Whether the weight gradient uses pixel-major operands (see

@@ -16,10 +16,9 @@
 //! three branches share one denominator and each takes its own transposed product).
 
 use super::conv::{
-    cols_len, for_each_sample, forward_sample, scratch_of, transposed_weight, Conv2dGeom, SHAPES_OK,
+    cols_len, for_each_sample, forward_sample, input_vjp_sample, scratch_of, transposed_weight,
+    Conv2dGeom,
 };
-use super::gemm::gemm;
-use super::im2col::col2im_add;
 
 /// `out[n] = x[n] * J^T(f(r[n], conv(x[n], w) + b))` for every sample (see the module
 /// docs); `r` has the convolution's output shape, `out` the input's. `out` is overwritten.
@@ -55,8 +54,7 @@ pub(super) fn each_sample(
     f: impl Fn(f32, f32) -> f32 + Sync + Send,
     out: &mut [f32],
 ) {
-    let (kd, p) = (g.k_dim(), g.p_dim());
-    let (x_sz, o_sz) = (g.c_in * g.h * g.w, g.c_out * p);
+    let (x_sz, o_sz) = (g.c_in * g.h * g.w, g.c_out * g.p_dim());
     let b = b.map(|b| &b[..g.c_out]);
     // W^T [K, c_out] packs with contiguous copies in the forward product; the transposed
     // product reads W itself, transposed by stride.
@@ -69,13 +67,7 @@ pub(super) fn each_sample(
         forward_sample(g, x_n, wt, b, cols, z);
         z.iter_mut().zip(r_n).for_each(|(z, &r)| *z = f(r, *z));
         // J^T: W^T s into the im2col-shaped buffer, scattered back by col2im.
-        if g.pointwise() {
-            gemm(kd, g.c_out, p, 1.0, w, true, z, false, 0.0, out_n).expect(SHAPES_OK);
-        } else {
-            gemm(kd, g.c_out, p, 1.0, w, true, z, false, 0.0, cols).expect(SHAPES_OK);
-            out_n.fill(0.0);
-            col2im_add(g, cols, out_n);
-        }
+        input_vjp_sample(g, z, w, cols, out_n);
         out_n.iter_mut().zip(x_n).for_each(|(o, &x)| *o *= x);
     });
 }
@@ -105,19 +97,12 @@ pub fn conv2d_weighted_input_grads(
     let (kd, p) = (g.k_dim(), g.p_dim());
     let (x_sz, o_sz) = (g.c_in * g.h * g.w, g.c_out * p);
     for_each_sample(g.n, out, x_sz, |i, out_n, scratch| {
-        let buf = scratch_of(scratch, o_sz + kd * p + x_sz);
+        let buf = scratch_of(scratch, o_sz + cols_len(g) + x_sz);
         let (s_n, rest) = buf.split_at_mut(o_sz);
-        let (cols, vjp) = rest.split_at_mut(kd * p);
+        let (cols, vjp) = rest.split_at_mut(cols_len(g));
         s_of(i, s_n);
         for (t, term) in terms.iter().enumerate() {
-            let w = &term.w[..g.c_out * kd];
-            if g.pointwise() {
-                gemm(kd, g.c_out, p, 1.0, w, true, s_n, false, 0.0, vjp).expect(SHAPES_OK);
-            } else {
-                gemm(kd, g.c_out, p, 1.0, w, true, s_n, false, 0.0, cols).expect(SHAPES_OK);
-                vjp.fill(0.0);
-                col2im_add(g, cols, vjp);
-            }
+            input_vjp_sample(g, s_n, &term.w[..g.c_out * kd], cols, vjp);
             let x_n = if term.x.len() == x_sz {
                 term.x
             } else {
