@@ -5,6 +5,7 @@
 //! `|sum R - sum seed| / sum |seed|`.
 
 use rayon::prelude::*;
+use relprop_core::kernels::split::may_split;
 use relprop_core::{NodeId, Signals, Tape, Tensor};
 use std::fmt;
 
@@ -62,7 +63,7 @@ pub fn per_sample_sums(t: &Tensor) -> Vec<f64> {
         }
         acc.iter().sum::<f64>() + lanes.remainder().iter().map(|&v| v as f64).sum::<f64>()
     };
-    if t.numel() >= 1 << 16 {
+    if t.numel() >= 1 << 16 && may_split() {
         t.data().par_chunks(per).map(sum).collect()
     } else {
         t.data().chunks(per).map(sum).collect()

@@ -287,8 +287,7 @@ fn backward_weight_sample(
     }
     let hw = g.h * g.w;
     let xt_len = if g.c_in > 1 { x_n.len() } else { 0 };
-    let cols_len = if g.pointwise() { 0 } else { kd * p };
-    let buf = scratch_of(scratch, xt_len + cols_len);
+    let buf = scratch_of(scratch, xt_len + cols_len(g));
     let (xt_buf, cols_buf) = buf.split_at_mut(xt_len);
     let xt: &[f32] = if g.c_in > 1 {
         transpose(x_n, g.c_in, hw, xt_buf);

@@ -11,8 +11,9 @@
 //! (see `split`) a large enough product, splits C into as many row blocks as
 //! rayon has threads (or column blocks computed into scratch when C has few
 //! rows) and runs the blocks concurrently. Inside one task of an outer split
-//! (the convolutions' batch loops) it stays single-threaded. Block edges are multiples of the widest microkernel tile so
-//! that no thread spends its time on padded tiles.
+//! (the convolutions' batch loops) it stays single-threaded. Block edges are
+//! multiples of the widest microkernel tile so that no thread spends its time
+//! on padded tiles.
 
 use super::split::may_split;
 use rayon::prelude::*;

@@ -129,8 +129,7 @@ pub fn max_pool2d_forward(g: &Pool2dGeom, x: &[f32], out: &mut [f32], argmax: &m
             // Branch-free: which of four random values wins is unpredictable, and a
             // mispredicted branch per comparison cost more than the rest of the pass.
             // Window cell k (0..4, row-major) sits at offset (k & 1) + (k >> 1) * w.
-            // Plain indexing and `|` (not `||`) keep the loop free of branches, so it
-            // vectorises.
+            // `|` (not `||`) and selects keep the loop free of branches.
             let w32 = g.w as u32; // indices fit in u32: checked above
             for (oh, (orow, arow)) in o.chunks_mut(ow_n).zip(a.chunks_mut(ow_n)).enumerate() {
                 let (r0, r1) = (2 * oh * g.w, (2 * oh + 1) * g.w);

@@ -365,154 +365,173 @@ impl BasicRule {
         let layer = Affine::of(tape, id)?;
         let mut total: Option<Tensor> = None;
         for group in &self.groups {
-            // Step 1: modify the input and parameters of every branch that can contribute.
-            let mut live = Vec::new();
-            for br in &group.branches {
-                let b = layer.b.and_then(|b| br.bias.apply(b));
-                // A branch whose input or weight is all zeros contributes only its bias to
-                // z, and nothing to the result: skip it when it has no bias either. (Keeping
-                // the bias keeps each sample's map independent of the rest of the batch.)
-                let x = layer.modified_input(&br.input)?;
-                if x.is_none() && b.is_none() {
-                    continue; // checked first: modifying a large weight costs more than the test
-                }
-                let w = br.weight.apply(layer.w);
-                // With an all-zero input or weight, z is the bias alone and the branch
-                // passes nothing on: no convolution, no VJP.
-                let xw = match (x, w) {
-                    (Some(x), Some(w)) => Some((x, w)),
-                    _ if b.is_none() => continue,
-                    _ => None,
-                };
-                let unmodified = matches!(
-                    (&br.input, &br.weight, &br.bias),
-                    (InputMod::Identity, ParamMod::Identity, ParamMod::Identity)
-                );
-                live.push(LiveBranch {
-                    xw,
-                    b,
-                    sign: br.sign,
-                    unmodified,
-                    same_input: matches!(br.input, InputMod::Fill(_)),
-                });
-            }
-            if live.is_empty() {
-                continue;
-            }
-            let eps = group.epsilon;
-            // eps = 0 is LRP-0: there 0/0 is taken as 0, matching the ReLU derivative at 0.
-            let divide = move |r: f32, z: f32| match (eps == 0.0, z == 0.0) {
-                (true, true) => 0.0,
-                _ => r / if z >= 0.0 { z + eps } else { z - eps },
-            };
-            // One modified conv branch explaining every output (ZPlus after a ReLU, each
-            // AlphaBeta group, Gamma): steps 2-5 in one fused kernel, which recomputes z,
-            // divides, takes the VJP and multiplies by the input a sample at a time.
-            if let (Some(spec), Gate::All, [one]) = (&layer.conv, group.gate, live.as_slice()) {
-                if let (false, Some((x, w))) = (one.unmodified, &one.xw) {
-                    let (sign, factor) = (one.sign, one.sign * group.coefficient);
-                    let contribution =
-                        x.conv2d_forward_map_backward(w, one.b.as_ref(), r, spec, move |r, z| {
-                            factor * divide(r, sign * z)
-                        })?;
-                    total = Some(match total {
-                        Some(acc) => acc.add(&contribution)?,
-                        None => contribution,
-                    });
-                    continue;
-                }
-            }
-            // Step 2: recompute z for every branch (the plain branch's z is the recorded
-            // output: no second forward pass). A branch whose z is the same for every
-            // sample (a ZBox bound, a bias alone) keeps one sample's z, shape `[1, ...]`:
-            // writing it out for every sample cost more than the rest of a first-layer ZBox.
-            let n = layer.x.shape()[0];
-            let mut parts = Vec::with_capacity(live.len());
-            for br in &live {
-                let zb = match (&br.xw, &br.b) {
-                    _ if br.unmodified => ZPart::Recorded,
-                    (Some((x, w)), b) if br.same_input && layer.conv.is_some() && n > 1 => {
-                        ZPart::Computed(layer.forward(&x.batch_range(0, 1)?, w, b.as_ref())?)
-                    }
-                    (Some((x, w)), b) => ZPart::Computed(layer.forward(x, w, b.as_ref())?),
-                    (None, Some(b)) => ZPart::Computed(layer.bias_only(b)?),
-                    (None, None) => continue, // not kept: see above
-                };
-                parts.push((br.sign, zb));
-            }
-            if parts.is_empty() {
-                continue;
-            }
-            // Steps 2-6 a sample at a time on a conv whose every z is the recorded output
-            // or one sample's constant (LRP-0, Epsilon, ZBox): the denominator, the ratio
-            // and the VJPs of one sample stay in the cache, and no batch-sized z or ratio
-            // is stored. Same arithmetic, in the same order, as the steps below.
-            if let (Some(spec), Gate::All) = (&layer.conv, group.gate) {
-                if parts.iter().all(|(_, z)| z.per_sample_ok()) {
-                    let terms: Vec<(&Tensor, &Tensor, f32)> = live
-                        .iter()
-                        .filter_map(|br| {
-                            let (x, w) = br.xw.as_ref()?;
-                            Some((w, x, br.sign * group.coefficient))
-                        })
-                        .collect();
-                    if terms.is_empty() {
-                        continue;
-                    }
-                    let s_of = layer.ratio_of_sample(r, &parts, divide)?;
-                    let contribution =
-                        Tensor::conv2d_weighted_input_grads(layer.x.shape(), spec, s_of, &terms)?;
-                    total = Some(match total {
-                        Some(acc) => acc.add(&contribution)?,
-                        None => contribution,
-                    });
-                    continue;
-                }
-            }
-            // Subtracted branches are subtracted in one pass (not negated, then added);
-            // one-sample parts are broadcast over the batch.
-            let mut z: Option<Tensor> = None;
-            for (sign, part) in parts {
-                let zb = match part {
-                    ZPart::Recorded => layer.out.clone(),
-                    ZPart::Computed(t) => t,
-                };
-                z = Some(match (z, sign < 0.0) {
-                    (Some(acc), false) => acc.add(&zb)?,
-                    (Some(acc), true) => acc.sub(&zb)?,
-                    (None, false) => zb,
-                    (None, true) => zb.neg(),
-                });
-            }
-            let Some(z) = z else { continue };
-            // Step 3: divide by the stabilised z, keeping only the gated outputs.
-            let s = match group.gate {
-                Gate::All => r.zip_with(&z, "lrp", divide)?,
-                Gate::OutputPositive | Gate::OutputNegative => {
-                    let keep_positive = group.gate == Gate::OutputPositive;
-                    let ratio = r.zip_with(&z, "lrp", divide)?;
-                    ratio.zip_with(layer.out, "lrp gate", |s, o| {
-                        if (o > 0.0) == keep_positive && o != 0.0 {
-                            s
-                        } else {
-                            0.0
-                        }
-                    })?
-                }
-            };
-            // Steps 4-6: VJP per branch, times the branch input, signed, summed, weighted.
-            for br in live {
-                let Some((x, w)) = br.xw else { continue };
-                let factor = br.sign * group.coefficient;
-                let contribution =
-                    x.zip_with(&layer.vjp(&s, &w)?, "lrp", move |x, g| x * g * factor)?;
-                total = Some(match total {
-                    Some(acc) => acc.add(&contribution)?,
-                    None => contribution,
-                });
-            }
+            group.add_relevance(&layer, r, &mut total)?;
         }
         Ok(total.unwrap_or_else(|| Tensor::zeros(layer.x.shape())))
+    }
+}
+
+/// `total += contribution`, the first contribution starting the sum.
+fn add_to(total: &mut Option<Tensor>, contribution: Tensor) -> Result<()> {
+    *total = Some(match total.take() {
+        Some(acc) => acc.add(&contribution)?,
+        None => contribution,
+    });
+    Ok(())
+}
+
+impl Group {
+    /// Step 1: the modified input, weight and bias of every branch that can contribute.
+    fn live_branches(&self, layer: &Affine) -> Result<Vec<LiveBranch>> {
+        let mut live = Vec::new();
+        for br in &self.branches {
+            let b = layer.b.and_then(|b| br.bias.apply(b));
+            // A branch whose input or weight is all zeros contributes only its bias to
+            // z, and nothing to the result: skip it when it has no bias either. (Keeping
+            // the bias keeps each sample's map independent of the rest of the batch.)
+            let x = layer.modified_input(&br.input)?;
+            if x.is_none() && b.is_none() {
+                continue; // checked first: modifying a large weight costs more than the test
+            }
+            let w = br.weight.apply(layer.w);
+            // With an all-zero input or weight, z is the bias alone and the branch
+            // passes nothing on: no convolution, no VJP.
+            let xw = match (x, w) {
+                (Some(x), Some(w)) => Some((x, w)),
+                _ if b.is_none() => continue,
+                _ => None,
+            };
+            let unmodified = matches!(
+                (&br.input, &br.weight, &br.bias),
+                (InputMod::Identity, ParamMod::Identity, ParamMod::Identity)
+            );
+            live.push(LiveBranch {
+                xw,
+                b,
+                sign: br.sign,
+                unmodified,
+                same_input: matches!(br.input, InputMod::Fill(_)),
+            });
+        }
+        Ok(live)
+    }
+
+    /// Step 2: every live branch's z, in branch order (the plain branch's z is the recorded
+    /// output: no second forward pass). A branch whose z is the same for every sample (a
+    /// ZBox bound, a bias alone) keeps one sample's z, shape `[1, ...]`: writing it out for
+    /// every sample cost more than the rest of a first-layer ZBox.
+    fn z_parts(layer: &Affine, live: &[LiveBranch]) -> Result<Vec<(f32, ZPart)>> {
+        let n = layer.x.shape()[0];
+        let mut parts = Vec::with_capacity(live.len());
+        for br in live {
+            let zb = match (&br.xw, &br.b) {
+                _ if br.unmodified => ZPart::Recorded,
+                (Some((x, w)), b) if br.same_input && layer.conv.is_some() && n > 1 => {
+                    ZPart::Computed(layer.forward(&x.batch_range(0, 1)?, w, b.as_ref())?)
+                }
+                (Some((x, w)), b) => ZPart::Computed(layer.forward(x, w, b.as_ref())?),
+                (None, Some(b)) => ZPart::Computed(layer.bias_only(b)?),
+                (None, None) => continue, // not kept: see `live_branches`
+            };
+            parts.push((br.sign, zb));
+        }
+        Ok(parts)
+    }
+
+    /// Adds this group's relevance, branch by branch, to `total`.
+    fn add_relevance(&self, layer: &Affine, r: &Tensor, total: &mut Option<Tensor>) -> Result<()> {
+        let live = self.live_branches(layer)?;
+        if live.is_empty() {
+            return Ok(());
+        }
+        let eps = self.epsilon;
+        // eps = 0 is LRP-0: there 0/0 is taken as 0, matching the ReLU derivative at 0.
+        let divide = move |r: f32, z: f32| match (eps == 0.0, z == 0.0) {
+            (true, true) => 0.0,
+            _ => r / if z >= 0.0 { z + eps } else { z - eps },
+        };
+        let conv = match (&layer.conv, self.gate) {
+            (Some(spec), Gate::All) => Some(spec),
+            _ => None,
+        };
+        // One modified conv branch explaining every output (ZPlus after a ReLU, each
+        // AlphaBeta group, Gamma): steps 2-5 in one fused kernel, which recomputes z,
+        // divides, takes the VJP and multiplies by the input a sample at a time.
+        if let (Some(spec), [one]) = (conv, live.as_slice()) {
+            if let (false, Some((x, w))) = (one.unmodified, &one.xw) {
+                let (sign, factor) = (one.sign, one.sign * self.coefficient);
+                let contribution =
+                    x.conv2d_forward_map_backward(w, one.b.as_ref(), r, spec, move |r, z| {
+                        factor * divide(r, sign * z)
+                    })?;
+                return add_to(total, contribution);
+            }
+        }
+        let parts = Self::z_parts(layer, &live)?;
+        if parts.is_empty() {
+            return Ok(());
+        }
+        // Steps 2-6 a sample at a time on a conv whose every z is the recorded output or
+        // one sample's constant (LRP-0, Epsilon, ZBox): the denominator, the ratio and the
+        // VJPs of one sample stay in the cache, and no batch-sized z or ratio is stored.
+        // Same arithmetic, in the same order, as the steps below.
+        if let Some(spec) = conv.filter(|_| parts.iter().all(|(_, z)| z.per_sample_ok())) {
+            let terms: Vec<(&Tensor, &Tensor, f32)> = live
+                .iter()
+                .filter_map(|br| {
+                    let (x, w) = br.xw.as_ref()?;
+                    Some((w, x, br.sign * self.coefficient))
+                })
+                .collect();
+            if terms.is_empty() {
+                return Ok(());
+            }
+            let s_of = layer.ratio_of_sample(r, &parts, divide)?;
+            let contribution =
+                Tensor::conv2d_weighted_input_grads(layer.x.shape(), spec, s_of, &terms)?;
+            return add_to(total, contribution);
+        }
+        // Subtracted branches are subtracted in one pass (not negated, then added);
+        // one-sample parts are broadcast over the batch.
+        let mut z: Option<Tensor> = None;
+        for (sign, part) in parts {
+            let zb = match part {
+                ZPart::Recorded => layer.out.clone(),
+                ZPart::Computed(t) => t,
+            };
+            z = Some(match (z, sign < 0.0) {
+                (Some(acc), false) => acc.add(&zb)?,
+                (Some(acc), true) => acc.sub(&zb)?,
+                (None, false) => zb,
+                (None, true) => zb.neg(),
+            });
+        }
+        let Some(z) = z else { return Ok(()) };
+        // Step 3: divide by the stabilised z, keeping only the gated outputs.
+        let ratio = r.zip_with(&z, "lrp", divide)?;
+        let s = match self.gate {
+            Gate::All => ratio,
+            Gate::OutputPositive | Gate::OutputNegative => {
+                let keep_positive = self.gate == Gate::OutputPositive;
+                ratio.zip_with(layer.out, "lrp gate", |s, o| {
+                    if (o > 0.0) == keep_positive && o != 0.0 {
+                        s
+                    } else {
+                        0.0
+                    }
+                })?
+            }
+        };
+        // Steps 4-6: VJP per branch, times the branch input, signed, summed, weighted.
+        for br in live {
+            let Some((x, w)) = br.xw else { continue };
+            let factor = br.sign * self.coefficient;
+            add_to(
+                total,
+                x.zip_with(&layer.vjp(&s, &w)?, "lrp", move |x, g| x * g * factor)?,
+            )?;
+        }
+        Ok(())
     }
 }
 
