@@ -1,0 +1,13 @@
+//! relprop-onnx: read an `.onnx` file and run it as a relprop model.
+//!
+//! [`reader`] decodes the protobuf (no `protoc`, no C++) into plain Rust values with every
+//! declared size checked before allocation.
+
+#![warn(missing_docs)]
+
+pub mod reader;
+
+pub use reader::{
+    read_model, AttrValue, Attribute, ConstData, ConstTensor, Dim, Graph, Node, OnnxModel,
+    ValueInfo,
+};
