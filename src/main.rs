@@ -43,16 +43,16 @@ enum Command {
     },
     /// Write a model's logits for an input array, or print its predicted classes.
     Predict {
-        /// Architecture name.
+        /// A zoo model's name, or the path of an .onnx file.
         #[arg(long)]
         model: String,
-        /// Weights: a .safetensors file with PyTorch names or a relprop checkpoint.
+        /// Weights of a zoo model: a .safetensors file with PyTorch names or a relprop checkpoint.
         #[arg(long)]
         weights: Option<PathBuf>,
-        /// Float32 .npy input [N, C, H, W] with grey values in [0, 1].
+        /// Float32 .npy input [N, C, H, W] (or [C, H, W]), or a PNG of the model's input size.
         #[arg(long)]
         input: PathBuf,
-        /// Float32 .npy output of the logits [N, classes].
+        /// Float32 .npy output of the logits [N, classes] (before any softmax).
         #[arg(long)]
         out: Option<PathBuf>,
     },
@@ -101,9 +101,10 @@ enum Command {
         #[arg(long)]
         csv: Option<PathBuf>,
     },
-    /// Show a model's architecture, size, accuracy and training metadata.
+    /// Show a model's architecture, size, accuracy and training metadata; for an .onnx
+    /// file, the imported graph with the rule each composite gives every node.
     Info {
-        /// Architecture name.
+        /// A zoo model's name, or the path of an .onnx file.
         model: String,
     },
 }

@@ -247,3 +247,25 @@ fn gradcheck_catches_a_wrong_derivative() {
     let x = Tensor::rand_uniform(&[3, 4], -1.0, 1.0, 5);
     assert!(gradcheck(|t, ids| t.custom(WrongCube, &[ids[0]]), &[x], opts(1)).is_err());
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(CASES))]
+
+    /// The ops an imported CNN adds: leaky ReLU, clamp (ReLU6), concatenation, zero padding.
+    #[test]
+    fn activations_concat_and_pad(shape in prop::collection::vec(1usize..5, 1..4), pick in any::<u64>(), seed in any::<u64>()) {
+        // Away from the kinks at 0 and at the clamp bounds (-0.5, 0.6).
+        let x = away_from_zero(&shape, 0.05, seed).map(|v| if (v + 0.5).abs() < 0.05 || (v - 0.6).abs() < 0.05 { v + 0.15 } else { v });
+        check(|t, ids| t.leaky_relu(ids[0], 0.1), &[x.clone()], seed);
+        check(|t, ids| t.clamp(ids[0], -0.5, 0.6), &[x.clone()], seed);
+        let rank = shape.len();
+        let axis = (pick as usize) % rank;
+        let mut other = shape.clone();
+        other[axis] = 1 + (pick as usize >> 8) % 3;
+        let y = Tensor::rand_uniform(&other, -1.0, 1.0, seed ^ 9);
+        check(|t, ids| t.concat(&[ids[0], ids[1], ids[0]], axis), &[x.clone(), y], seed);
+        let before: Vec<usize> = (0..rank).map(|i| (pick >> (2 * i)) as usize % 3).collect();
+        let after: Vec<usize> = (0..rank).map(|i| (pick >> (2 * i + 16)) as usize % 2).collect();
+        check(|t, ids| t.pad(ids[0], &before, &after), &[x.clone()], seed);
+    }
+}

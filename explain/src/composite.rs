@@ -4,7 +4,7 @@
 //! it against a tape gives a [`RuleMap`], the [`RuleSet`] the backward walk consults.
 
 use crate::canonizer::{BatchNormFold, Canonizer};
-use crate::rules::{BasicRule, Gradient, Norm, Pass, Unsupported};
+use crate::rules::{BasicRule, Elementwise, Gradient, Norm, Pass, Unsupported};
 use relprop_core::{Error, NodeId, Op, Result, Rule, RuleSet, Tape, Tensor};
 use std::sync::Arc;
 
@@ -238,9 +238,20 @@ pub const COMPOSITE_NAMES: [&str; 8] = [
 fn default_rule(op: &Op) -> Option<Arc<dyn Rule>> {
     match op {
         Op::Leaf { .. } => None,
-        Op::Relu(_) | Op::Tanh(_) | Op::Sigmoid(_) => Some(Arc::new(Pass)),
-        Op::Add(..) | Op::AvgPool2d { .. } => Some(Arc::new(Norm)),
-        Op::MaxPool2d { .. } | Op::Reshape { .. } | Op::Permute { .. } => Some(Arc::new(Gradient)),
+        Op::Relu(_)
+        | Op::Tanh(_)
+        | Op::Sigmoid(_)
+        | Op::LeakyRelu(..)
+        | Op::Clamp { .. }
+        | Op::AddScalar(..)
+        | Op::MulScalar(..) => Some(Arc::new(Pass)),
+        Op::Add(..) | Op::Sub(..) | Op::Mul(..) | Op::Div(..) => Some(Arc::new(Elementwise)),
+        Op::AvgPool2d { .. } => Some(Arc::new(Norm)),
+        Op::MaxPool2d { .. }
+        | Op::Reshape { .. }
+        | Op::Permute { .. }
+        | Op::Concat { .. }
+        | Op::Pad { .. } => Some(Arc::new(Gradient)),
         _ => Some(Arc::new(Unsupported)),
     }
 }
@@ -257,6 +268,13 @@ impl RuleMap {
         if id < self.rules.len() {
             self.rules[id] = Some(rule);
         }
+    }
+}
+
+impl RuleMap {
+    /// The name of the rule node `id` gets (`None`: the exact derivative).
+    pub fn rule_name(&self, id: NodeId) -> Option<String> {
+        self.rules.get(id).and_then(|r| r.as_ref()).map(|r| r.name())
     }
 }
 

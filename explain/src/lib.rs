@@ -20,6 +20,6 @@ pub use audit::{Audit, AuditRow};
 pub use canonizer::{BatchNormFold, Canonizer};
 pub use composite::{Composite, LayerKind, RuleMap, COMPOSITE_NAMES};
 pub use method::{explain, record, Attribution, Method, Recorded};
-pub use rules::{BasicRule, Gradient, Norm, Pass, Unsupported};
+pub use rules::{BasicRule, Elementwise, Gradient, Norm, Pass, Unsupported};
 pub use seed::{Seed, Targets};
 pub use verify::{verify, verify_recorded, LayerCheck, Verification};

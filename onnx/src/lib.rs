@@ -5,8 +5,10 @@
 
 #![warn(missing_docs)]
 
+pub mod graph;
 pub mod reader;
 
+pub use graph::{ImportError, OnnxNet, SUPPORTED_OPS};
 pub use reader::{
     read_model, AttrValue, Attribute, ConstData, ConstTensor, Dim, Graph, Node, OnnxModel,
     ValueInfo,

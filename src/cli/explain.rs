@@ -186,7 +186,7 @@ pub fn run(args: &ExplainArgs) -> CliResult {
         (None, Some(path)) => Targets::PerSample(read_targets(path, n)?),
         (None, None) => Targets::Argmax,
     };
-    let a = explain(&model, &input.batch, &targets, &method)?;
+    let a = explain(model.module(), &input.batch, &targets, &method)?;
     let relevance = a.relevance.reshape(&input.shape)?;
 
     let predicted = a.logits.argmax(1)?;

@@ -7,6 +7,12 @@ use relprop::zoo::pretrained;
 
 /// Prints what is known about the model and its embedded weights.
 pub fn run(name: &str) -> CliResult {
+    if super::models::is_onnx(name) {
+        return match super::models::load_any(name, None)? {
+            super::models::AnyModel::Onnx(net) => super::info_graph::run(&net),
+            super::models::AnyModel::Zoo(_) => Err(CliError::internal("not an ONNX model")),
+        };
+    }
     let arch = architecture(name)?;
     let model =
         pretrained::load(arch).map_err(|e| CliError::internal(format!("embedded weights: {e}")))?;

@@ -1,35 +1,34 @@
 //! Reading a model input from a `.npy` array or a greyscale PNG, and writing outputs.
 
 use super::error::{in_file, CliError, CliResult};
-use super::models::{architecture, load};
+use super::models::{load_any, AnyModel};
 use super::predict::read_input_npy;
 use clap::Args;
 use relprop::core::Tensor;
 use relprop::explain::heatmap::read_png_grey;
 use relprop::nn::io::{read_npy, Array};
-use relprop::zoo::{Architecture, Model};
 use std::path::{Path, PathBuf};
 
 /// The model and input that `relprop explain` and `relprop verify` take.
 #[derive(Args, Debug)]
 pub struct ModelInput {
-    /// Architecture name.
+    /// A zoo model's name, or the path of an .onnx file.
     #[arg(long)]
     pub model: String,
     /// Weights: a .safetensors file with PyTorch names or a relprop checkpoint.
     #[arg(long)]
     pub weights: Option<PathBuf>,
-    /// Float32 .npy [N, C, H, W] or [C, H, W], or a greyscale PNG of the model's input size.
+    /// Float32 .npy [N, C, H, W] or [C, H, W], or a PNG of the model's input size.
     #[arg(long)]
     pub input: PathBuf,
 }
 
 impl ModelInput {
-    /// Reads the input, then loads the model: a wrong input file is reported as such
-    /// before any weights are read.
-    pub fn load(&self) -> CliResult<(Input, Model)> {
-        let input = read_input(&self.input, architecture(&self.model)?)?;
-        Ok((input, load(&self.model, self.weights.as_deref())?))
+    /// Loads the model, then reads the input and checks it against the model's shape.
+    pub fn load(&self) -> CliResult<(Input, AnyModel)> {
+        let model = load_any(&self.model, self.weights.as_deref())?;
+        let input = read_input(&self.input, &model)?;
+        Ok((input, model))
     }
 }
 
@@ -42,24 +41,31 @@ pub struct Input {
 }
 
 /// Reads `.npy` (`[N, C, H, W]` or `[C, H, W]` float32) or a PNG of the model's input size.
-pub fn read_input(path: &Path, arch: Architecture) -> CliResult<Input> {
+pub fn read_input(path: &Path, model: &AnyModel) -> CliResult<Input> {
     let is_png = path
         .extension()
         .is_some_and(|e| e.eq_ignore_ascii_case("png"));
+    let want = model.input_shape();
     if !is_png {
-        let (batch, shape) = read_input_npy(path, arch)?;
+        let (batch, shape) = read_input_npy(path, want.as_deref(), model.name())?;
         return Ok(Input { batch, shape });
     }
     let bytes =
         std::fs::read(path).map_err(|e| CliError::input(format!("{}: {e}", path.display())))?;
     let (grey, h, w) =
         read_png_grey(&bytes).map_err(|e| CliError::input(format!("{}: {e}", path.display())))?;
-    let [c, want_h, want_w] = arch.input_shape();
+    let Some(&[c, want_h, want_w]) = want.as_deref() else {
+        return Err(CliError::input(format!(
+            "{}: {} does not fix its input size, give a .npy array",
+            path.display(),
+            model.name()
+        )));
+    };
     if (h, w) != (want_h, want_w) || c != 1 {
         return Err(CliError::input(format!(
-            "{}: the image is {w}x{h} pixels but {} takes {want_w}x{want_h} greyscale images",
+            "{}: the image is {w}x{h} pixels but {} takes {want_w}x{want_h} images with {c} channel(s)",
             path.display(),
-            arch.name()
+            model.name()
         )));
     }
     let batch = Tensor::from_vec(grey, &[1, 1, h, w])?;

@@ -6,6 +6,7 @@ pub mod error;
 pub mod eval;
 pub mod explain;
 pub mod info;
+pub mod info_graph;
 pub mod input;
 pub mod models;
 pub mod predict;

@@ -1,6 +1,9 @@
-//! Finding a zoo model by name and loading its weights (embedded, checkpoint or safetensors).
+//! Finding a model: a zoo model by name (embedded weights, a checkpoint or safetensors),
+//! or an `.onnx` file by path.
 
 use super::error::{in_file, CliError, CliResult};
+use relprop::nn::Module;
+use relprop::onnx::OnnxNet;
 use relprop::nn::io::{read_safetensors, Checkpoint};
 use relprop::nn::state::{expected_shapes, load_state};
 use relprop::zoo::{pretrained, Architecture, Model, ALL};
@@ -45,4 +48,60 @@ pub fn load(name: &str, weights: Option<&Path>) -> CliResult<Model> {
     load_state(&mut model, &state, is_safetensors)
         .map_err(|e| CliError::input(format!("{}: {e}", path.display())))?;
     Ok(model)
+}
+
+/// A model named on the command line: from the zoo, or imported from an `.onnx` file.
+pub enum AnyModel {
+    /// A zoo architecture with its weights.
+    Zoo(Model),
+    /// An imported ONNX graph.
+    Onnx(OnnxNet),
+}
+
+impl AnyModel {
+    /// The model to record and explain.
+    pub fn module(&self) -> &dyn Module {
+        match self {
+            AnyModel::Zoo(m) => m,
+            AnyModel::Onnx(m) => m,
+        }
+    }
+
+    /// One sample's input shape `[C, H, W]`, when it is fixed.
+    pub fn input_shape(&self) -> Option<Vec<usize>> {
+        match self {
+            AnyModel::Zoo(m) => Some(m.arch.input_shape().to_vec()),
+            AnyModel::Onnx(m) => m.input_shape(),
+        }
+    }
+
+    /// The name for messages.
+    pub fn name(&self) -> &str {
+        match self {
+            AnyModel::Zoo(m) => m.arch.name(),
+            AnyModel::Onnx(m) => m.name(),
+        }
+    }
+}
+
+/// Whether `--model` names a file to import rather than a zoo architecture.
+pub fn is_onnx(model: &str) -> bool {
+    Path::new(model)
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("onnx"))
+}
+
+/// The zoo model `name` (with `weights`), or the ONNX model at path `name`.
+pub fn load_any(name: &str, weights: Option<&Path>) -> CliResult<AnyModel> {
+    if !is_onnx(name) {
+        return load(name, weights).map(AnyModel::Zoo);
+    }
+    if weights.is_some() {
+        return Err(CliError::input(
+            "--weights is for zoo models: an .onnx file carries its own weights",
+        ));
+    }
+    OnnxNet::load(Path::new(name))
+        .map(AnyModel::Onnx)
+        .map_err(|e| CliError::input(format!("{name}: {e}")))
 }

@@ -1,17 +1,22 @@
 //! `relprop predict` and `relprop export`: the zoo from outside.
 
 use super::error::{in_file, CliError, CliResult};
-use super::models::load;
+use super::input::read_input;
+use super::models::{load, load_any};
 use relprop::core::Tensor;
 use relprop::nn::io::{read_npy, write_npy_f32, write_safetensors, Array};
 use relprop::nn::state::state_dict;
 use relprop::nn::train::predict;
-use relprop::zoo::Architecture;
 use std::path::Path;
 
 /// Reads a float32 `.npy` of shape `[N, C, H, W]` (or `[C, H, W]`, taken as N = 1) and
-/// checks it against the model's input shape; also returns the shape as stored.
-pub fn read_input_npy(path: &Path, arch: Architecture) -> CliResult<(Tensor, Vec<usize>)> {
+/// checks it against the model's input shape `want` (`[C, H, W]`, any when unknown); also
+/// returns the shape as stored.
+pub fn read_input_npy(
+    path: &Path,
+    want: Option<&[usize]>,
+    model: &str,
+) -> CliResult<(Tensor, Vec<usize>)> {
     let array = read_npy(path).map_err(|e| in_file(path, e))?;
     let (shape, data) = match array {
         Array::F32 { shape, data } => (shape, data),
@@ -23,32 +28,27 @@ pub fn read_input_npy(path: &Path, arch: Architecture) -> CliResult<(Tensor, Vec
             )))
         }
     };
-    let want = arch.input_shape();
+    let dims = |w: Option<&[usize]>| match w {
+        Some(w) => w.iter().map(|d| d.to_string()).collect::<Vec<_>>().join(", "),
+        None => "C, H, W".to_string(),
+    };
     let stored = shape.clone();
     let shape = match shape.len() {
         3 => vec![1, shape[0], shape[1], shape[2]],
         4 => shape,
         _ => {
             return Err(CliError::input(format!(
-                "{}: expected shape [N, {}, {}, {}] or [{}, {}, {}], found {shape:?}",
+                "{}: expected shape [N, {d}] or [{d}], found {shape:?}",
                 path.display(),
-                want[0],
-                want[1],
-                want[2],
-                want[0],
-                want[1],
-                want[2]
+                d = dims(want)
             )))
         }
     };
-    if shape[1..] != want || shape[0] == 0 {
+    if want.is_some_and(|w| shape[1..] != *w) || shape[0] == 0 {
         return Err(CliError::input(format!(
-            "{}: {} takes inputs of shape [N, {}, {}, {}] with N >= 1, found {shape:?}",
+            "{}: {model} takes inputs of shape [N, {}] with N >= 1, found {shape:?}",
             path.display(),
-            arch.name(),
-            want[0],
-            want[1],
-            want[2]
+            dims(want)
         )));
     }
     if data.iter().any(|v| !v.is_finite()) {
@@ -67,9 +67,9 @@ pub fn run_predict(
     input: &Path,
     out: Option<&Path>,
 ) -> CliResult {
-    let model = load(name, weights)?;
-    let (x, _) = read_input_npy(input, model.arch)?;
-    let logits = predict(&model, &x, 256)?;
+    let model = load_any(name, weights)?;
+    let x = read_input(input, &model)?.batch;
+    let logits = predict(model.module(), &x, 256)?;
     match out {
         Some(path) => {
             write_npy_f32(path, &logits)?;

@@ -49,7 +49,7 @@ pub fn run(args: &VerifyArgs) -> CliResult {
         None => Targets::Argmax,
     };
     let v = verify(
-        &model,
+        model.module(),
         &input.batch,
         &targets,
         &composite,

@@ -18,6 +18,11 @@ pub trait Rule: Send + Sync {
     /// Given the `signal` at the output of node `id`, return one signal per input of the
     /// node (in [`super::op::Op::inputs`] order); `None` where nothing flows.
     fn backward(&self, tape: &Tape, id: NodeId, signal: &Tensor) -> Result<Vec<Option<Tensor>>>;
+
+    /// A short name for listings such as `relprop info` (rules without one say `custom`).
+    fn name(&self) -> String {
+        "custom".into()
+    }
 }
 
 /// Chooses a rule per node. `None` means "use the exact derivative".

@@ -51,6 +51,45 @@ pub fn vjp(tape: &Tape, id: NodeId, g: &Tensor) -> Result<Vec<Option<Tensor>>> {
         Op::Ln(x) => one(g.div(v(*x))),
         Op::Tanh(_) => one(g.zip_with(y, "tanh", |g, y| g * (1.0 - y * y))),
         Op::Sigmoid(_) => one(g.zip_with(y, "sigmoid", |g, y| g * y * (1.0 - y))),
+        Op::LeakyRelu(x, slope) => {
+            one(g.zip_with(
+                v(*x),
+                "leaky_relu",
+                |g, x| {
+                    if x > 0.0 {
+                        g
+                    } else {
+                        slope * g
+                    }
+                },
+            ))
+        }
+        // Zero outside the open interval, as PyTorch's hardtanh (ReLU6) does at its bounds.
+        Op::Clamp { x, min, max } => {
+            one(g.zip_with(
+                v(*x),
+                "clamp",
+                |g, x| {
+                    if x > *min && x < *max {
+                        g
+                    } else {
+                        0.0
+                    }
+                },
+            ))
+        }
+        // The signal is split back into the joined parts.
+        Op::Concat { inputs, axis } => {
+            let mut start = 0;
+            let mut out = Vec::with_capacity(inputs.len());
+            for &i in inputs {
+                let len = v(i).shape()[*axis];
+                out.push(want(i, &|| g.narrow(*axis, start, len))?);
+                start += len;
+            }
+            Ok(out)
+        }
+        Op::Pad { before, after, .. } => one(g.crop(before, after)),
         Op::Sum { x, axes, keepdim } => one(spread(g, v(*x).shape(), axes, *keepdim, 1.0)),
         Op::Mean { x, axes, keepdim } => {
             let count: usize = axes.iter().map(|&a| v(*x).shape()[a]).product();

@@ -24,6 +24,13 @@ pub(super) fn eval(tape: &Tape, op: &Op) -> Result<(Tensor, Saved)> {
         Op::Ln(x) => plain(v(*x).ln()),
         Op::Tanh(x) => plain(v(*x).map(f32::tanh)),
         Op::Sigmoid(x) => plain(v(*x).map(|t| 1.0 / (1.0 + (-t).exp()))),
+        Op::LeakyRelu(x, slope) => plain(v(*x).map(|t| if t > 0.0 { t } else { slope * t })),
+        Op::Clamp { x, min, max } => plain(v(*x).map(|t| t.max(*min).min(*max))),
+        Op::Concat { inputs, axis } => {
+            let parts: Vec<Tensor> = inputs.iter().map(|&i| v(i).clone()).collect();
+            plain(Tensor::concat(&parts, *axis)?)
+        }
+        Op::Pad { x, before, after } => plain(v(*x).pad(before, after)?),
         Op::Sum { x, axes, keepdim } => plain(v(*x).sum(axes, *keepdim)?),
         Op::Mean { x, axes, keepdim } => plain(v(*x).mean(axes, *keepdim)?),
         Op::Reshape { x, shape } => plain(v(*x).reshape(shape)?),

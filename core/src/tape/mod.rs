@@ -258,6 +258,35 @@ impl Tape {
     pub fn relu(&mut self, x: NodeId) -> Result<NodeId> {
         self.record(Op::Relu(x))
     }
+    /// `x` where positive, else `slope * x`.
+    pub fn leaky_relu(&mut self, x: NodeId, slope: f32) -> Result<NodeId> {
+        self.record(Op::LeakyRelu(x, slope))
+    }
+    /// `min(max(x, min), max)` (ReLU6 is `clamp(x, 0, 6)`).
+    pub fn clamp(&mut self, x: NodeId, min: f32, max: f32) -> Result<NodeId> {
+        if min.is_nan() || max.is_nan() || min > max {
+            return Err(Error::invalid(
+                "clamp",
+                format!("the bounds {min}..{max} are not an interval"),
+            ));
+        }
+        self.record(Op::Clamp { x, min, max })
+    }
+    /// Joins values along `axis`.
+    pub fn concat(&mut self, inputs: &[NodeId], axis: usize) -> Result<NodeId> {
+        self.record(Op::Concat {
+            inputs: inputs.to_vec(),
+            axis,
+        })
+    }
+    /// Zeros before and after each axis.
+    pub fn pad(&mut self, x: NodeId, before: &[usize], after: &[usize]) -> Result<NodeId> {
+        self.record(Op::Pad {
+            x,
+            before: before.to_vec(),
+            after: after.to_vec(),
+        })
+    }
     /// Sum over `axes`.
     pub fn sum(&mut self, x: NodeId, axes: &[usize], keepdim: bool) -> Result<NodeId> {
         self.record(Op::Sum {

@@ -55,6 +55,17 @@ pub enum Op {
     Tanh(NodeId),
     /// `1 / (1 + e^-x)`.
     Sigmoid(NodeId),
+    /// `x` where `x > 0`, else `slope * x`.
+    LeakyRelu(NodeId, f32),
+    /// `min(max(x, min), max)`; ReLU6 is `Clamp { min: 0, max: 6 }`.
+    Clamp {
+        /// Input.
+        x: NodeId,
+        /// Lower bound (may be `-inf`).
+        min: f32,
+        /// Upper bound (may be `inf`).
+        max: f32,
+    },
     /// Sum over axes.
     Sum {
         /// Input.
@@ -79,6 +90,22 @@ pub enum Op {
         x: NodeId,
         /// New shape.
         shape: Vec<usize>,
+    },
+    /// Inputs joined along one axis (channel concatenation).
+    Concat {
+        /// The joined values, in order.
+        inputs: Vec<NodeId>,
+        /// The axis they are joined along.
+        axis: usize,
+    },
+    /// Zeros added before and after each axis.
+    Pad {
+        /// Input.
+        x: NodeId,
+        /// Zeros before each axis.
+        before: Vec<usize>,
+        /// Zeros after each axis.
+        after: Vec<usize>,
     },
     /// Reordered dimensions.
     Permute {
@@ -180,7 +207,10 @@ impl Op {
             | Exp(x)
             | Ln(x)
             | Tanh(x)
-            | Sigmoid(x) => vec![*x],
+            | Sigmoid(x)
+            | LeakyRelu(x, _)
+            | Clamp { x, .. }
+            | Pad { x, .. } => vec![*x],
             Sum { x, .. } | Mean { x, .. } | Reshape { x, .. } | Permute { x, .. } => vec![*x],
             MaxPool2d { x, .. }
             | AvgPool2d { x, .. }
@@ -197,7 +227,7 @@ impl Op {
             BatchNorm2d {
                 x, weight, bias, ..
             } => vec![*x, *weight, *bias],
-            Custom { inputs, .. } => inputs.clone(),
+            Custom { inputs, .. } | Concat { inputs, .. } => inputs.clone(),
         }
     }
 
@@ -218,6 +248,10 @@ impl Op {
             Ln(..) => "ln",
             Tanh(..) => "tanh",
             Sigmoid(..) => "sigmoid",
+            LeakyRelu(..) => "leaky_relu",
+            Clamp { .. } => "clamp",
+            Concat { .. } => "concat",
+            Pad { .. } => "pad",
             Sum { .. } => "sum",
             Mean { .. } => "mean",
             Reshape { .. } => "reshape",

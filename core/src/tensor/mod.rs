@@ -4,6 +4,7 @@
 //! value) copies a pointer, never the numbers. Every operation returns a new tensor.
 
 mod elementwise;
+mod join;
 mod kernel_ops;
 mod layout;
 mod reduce;

@@ -153,6 +153,8 @@ pub struct BasicRule {
 
 /// The parts of an affine node (linear or conv) that the recipe needs.
 pub struct Affine<'a> {
+    tape: &'a Tape,
+    x_id: NodeId,
     x: &'a Tensor,
     w: &'a Tensor,
     b: Option<&'a Tensor>,
@@ -177,6 +179,8 @@ impl<'a> Affine<'a> {
             }
         };
         Ok(Affine {
+            tape,
+            x_id: x,
             x: tape.value(x)?,
             w: tape.value(w)?,
             b: b.map(|b| tape.value(b)).transpose()?,
@@ -254,6 +258,15 @@ impl<'a> Affine<'a> {
             let empty = !positive || x.data().iter().all(|&v| v == 0.0);
             return Ok((!empty).then(|| x.clone()));
         }
+        // Bounds are given for the raw input: carried through a normalisation first.
+        let mapped;
+        let m = match m {
+            InputMod::Fill(v) => {
+                mapped = InputMod::Fill(super::bounds::bound_at(self.tape, self.x_id, v)?);
+                &mapped
+            }
+            other => other,
+        };
         // A zero bound (ZBox's usual low = 0) makes an empty branch: nothing to compute.
         if let InputMod::Fill(v) = m {
             if v.data().iter().all(|&e| e == 0.0) {
@@ -536,6 +549,10 @@ impl Group {
 }
 
 impl Rule for BasicRule {
+    fn name(&self) -> String {
+        self.name.clone()
+    }
+
     fn backward(&self, tape: &Tape, id: NodeId, signal: &Tensor) -> Result<Vec<Option<Tensor>>> {
         let r = self.relevance(tape, id, signal)?;
         // Relevance flows to the layer input only, never to weights or bias.

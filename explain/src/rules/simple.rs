@@ -9,6 +9,10 @@ use relprop_core::{vjp, Error, NodeId, Op, Result, Rule, Tape, Tensor};
 pub struct Pass;
 
 impl Rule for Pass {
+    fn name(&self) -> String {
+        "pass".into()
+    }
+
     fn backward(&self, tape: &Tape, id: NodeId, signal: &Tensor) -> Result<Vec<Option<Tensor>>> {
         let n = tape.node(id)?.op.inputs().len();
         let mut out = vec![None; n];
@@ -23,8 +27,50 @@ impl Rule for Pass {
 pub struct Gradient;
 
 impl Rule for Gradient {
+    fn name(&self) -> String {
+        "gradient".into()
+    }
+
     fn backward(&self, tape: &Tape, id: NodeId, signal: &Tensor) -> Result<Vec<Option<Tensor>>> {
         vjp(tape, id, signal)
+    }
+}
+
+/// Elementwise arithmetic (`add`, `sub`, `mul`, `div`) between a computed value and a
+/// constant, such as an input normalisation `(x - mean) / std`: a shift or a scale does not
+/// mix values, so the relevance passes unchanged to the computed operand. Between two
+/// computed values, `add` is a sum and gets [`Norm`]; other ops are an error.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Elementwise;
+
+impl Rule for Elementwise {
+    fn name(&self) -> String {
+        "elementwise".into()
+    }
+
+    fn backward(&self, tape: &Tape, id: NodeId, signal: &Tensor) -> Result<Vec<Option<Tensor>>> {
+        let node = tape.node(id)?;
+        let inputs = node.op.inputs();
+        let computed: Vec<usize> = (0..inputs.len())
+            .filter(|&k| tape.nodes()[inputs[k]].tracks())
+            .collect();
+        match (computed.as_slice(), &node.op) {
+            (&[k], _) => {
+                // A computed operand that was broadcast receives the sum over the copies.
+                let shape = tape.value(inputs[k])?.shape();
+                let mut out = vec![None; inputs.len()];
+                out[k] = Some(signal.sum_to(shape)?);
+                Ok(out)
+            }
+            (_, Op::Add(..)) => Norm.backward(tape, id, signal),
+            _ => Err(Error::Backward {
+                op: node.describe(),
+                reason: format!(
+                    "{} of two computed values has no LRP rule (only add, which is split by Norm)",
+                    node.op.name()
+                ),
+            }),
+        }
     }
 }
 
@@ -64,6 +110,10 @@ impl Norm {
 }
 
 impl Rule for Norm {
+    fn name(&self) -> String {
+        "norm".into()
+    }
+
     fn backward(&self, tape: &Tape, id: NodeId, signal: &Tensor) -> Result<Vec<Option<Tensor>>> {
         let s = signal.div(&stabilize(&tape.node(id)?.value, STABILIZER))?;
         Norm::distribute(tape, id, &s)
@@ -76,6 +126,10 @@ impl Rule for Norm {
 pub struct Unsupported;
 
 impl Rule for Unsupported {
+    fn name(&self) -> String {
+        "unsupported".into()
+    }
+
     fn backward(&self, tape: &Tape, id: NodeId, _signal: &Tensor) -> Result<Vec<Option<Tensor>>> {
         let node = tape.node(id)?;
         Err(Error::Backward {
