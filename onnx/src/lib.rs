@@ -8,6 +8,6 @@
 pub mod reader;
 
 pub use reader::{
-    read_model, AttrValue, Attribute, ConstData, ConstTensor, Dim, Graph, Node, OnnxModel,
-    ValueInfo,
+    decode_model, read_model, AttrValue, Attribute, ConstData, ConstTensor, Dim, Graph, Node,
+    OnnxModel, ValueInfo, MAX_MODEL_BYTES,
 };
