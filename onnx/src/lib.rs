@@ -9,5 +9,5 @@ pub mod reader;
 
 pub use reader::{
     decode_model, read_model, AttrValue, Attribute, ConstData, ConstTensor, Dim, Graph, Node,
-    OnnxModel, ValueInfo, MAX_MODEL_BYTES,
+    OnnxModel, ValueInfo, DECODED_BYTES_PER_BYTE, MAX_MODEL_BYTES,
 };

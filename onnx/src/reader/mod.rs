@@ -7,10 +7,12 @@
 //! the file or in its external data files, before any tensor is built. Every failure is
 //! an [`IoError`] naming `onnx` and the part of the file concerned.
 //!
-//! Memory: decoded messages cost a bounded multiple of the bytes that encode them; the
-//! worst case is a run of empty sub-messages (two bytes each, a few hundred bytes
-//! decoded), so a hostile file can cost a few hundred times its size, never more.
+//! Memory: each sub-message becomes a struct of up to a few hundred bytes, however few
+//! bytes encode it, so before decoding, a walk over the wire format adds up the structs
+//! it will create and refuses a file whose messages would take more than
+//! [`DECODED_BYTES_PER_BYTE`] times its length (plus 1 MiB).
 
+mod budget;
 mod convert;
 mod external;
 mod model;
@@ -31,6 +33,10 @@ use std::path::Path;
 
 /// The largest model file accepted: protobuf messages are limited to 2 GiB.
 pub const MAX_MODEL_BYTES: u64 = 1 << 31;
+
+/// The most memory the decoded messages of a file may take, per byte of the file (plus
+/// 1 MiB); only files made of runs of empty sub-messages come near it.
+pub const DECODED_BYTES_PER_BYTE: usize = budget::BYTES_PER_BYTE;
 
 /// Reads an `.onnx` file; external data files are looked up beside it.
 ///
@@ -63,6 +69,7 @@ pub fn decode_model(bytes: &[u8], base_dir: Option<&Path>) -> Result<OnnxModel, 
     if bytes.len() as u64 > MAX_MODEL_BYTES {
         return Err(too_large(Path::new("(bytes)"), bytes.len() as u64));
     }
+    budget::check(bytes)?;
     let proto = proto::ModelProto::decode(bytes)
         .map_err(|e| IoError::malformed("onnx model", format!("not a valid protobuf: {e}")))?;
     convert::model(proto, &mut external::External::new(base_dir))

@@ -239,3 +239,22 @@ fn non_regular_and_oversized_files_are_refused() {
     ));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn runs_of_empty_sub_messages_are_refused_before_decoding() {
+    // Each empty attribute is 2 bytes in the file and a struct of a few hundred decoded.
+    let mut m = rich_model();
+    m.graph.as_mut().unwrap().node[0].attribute = vec![AttributeProto::default(); 100_000];
+    let bytes = m.encode_to_vec();
+    assert!(bytes.len() < 300_000, "{}", bytes.len());
+    let e = decode_model(&bytes, None).unwrap_err();
+    assert!(matches!(e, IoError::TooLarge { .. }), "{e:?}");
+    assert!(e.to_string().contains("onnx model"), "{e}");
+    // A few of them fit the allowance and reach the ordinary checks.
+    m.graph.as_mut().unwrap().node[0].attribute.truncate(1000);
+    let e = decode(&m).unwrap_err().to_string();
+    assert!(
+        e.contains("attribute ``") && e.contains("has no name"),
+        "{e}"
+    );
+}
