@@ -7,7 +7,8 @@
 //! - [`core`]: tensors, kernels, the tape and its pluggable backward walk;
 //! - [`nn`]: layers, losses, optimizers, checkpoints and array I/O;
 //! - [`explain`]: LRP rules, composites, SGLRP/CLRP seeds, attributors, heatmaps;
-//! - [`zoo`]: bundled digits and pretrained small CNNs.
+//! - [`zoo`]: bundled digits and pretrained small CNNs;
+//! - [`onnx`]: reading `.onnx` model files.
 //!
 //! Quick start: load a zoo model, explain a digit with SGLRP, write a heatmap.
 //!
@@ -33,6 +34,7 @@
 pub use relprop_core as core;
 pub use relprop_explain as explain;
 pub use relprop_nn as nn;
+pub use relprop_onnx as onnx;
 pub use relprop_zoo as zoo;
 
 pub mod evaluation;
