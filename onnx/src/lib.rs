@@ -10,6 +10,6 @@ pub mod reader;
 
 pub use graph::{ImportError, OnnxNet, SUPPORTED_OPS};
 pub use reader::{
-    read_model, AttrValue, Attribute, ConstData, ConstTensor, Dim, Graph, Node, OnnxModel,
-    ValueInfo,
+    decode_model, read_model, AttrValue, Attribute, ConstData, ConstTensor, Dim, Graph, Node,
+    OnnxModel, ValueInfo, DECODED_BYTES_PER_BYTE, MAX_MODEL_BYTES,
 };

@@ -215,6 +215,58 @@ fn hostile_declared_sizes_fail_fast_without_allocating() {
             "digit sheet of 2^31 - 1 columns",
             png_file(0x7FFF_FFFF, 1, 8, 0, None, &[0; 4]),
         ),
+        (
+            Loader::Onnx,
+            "onnx tensor of 2^40 x 2^40 float32",
+            onnx_graph_of(&[(5, onnx_tensor("w", &[1 << 40, 1 << 40], 1, 9, &[0; 8]))]),
+        ),
+        (
+            Loader::Onnx,
+            "onnx tensor of 2^40 float32 over 8 bytes",
+            onnx_graph_of(&[(5, onnx_tensor("w", &[1 << 40], 1, 9, &[0; 8]))]),
+        ),
+        (
+            Loader::Onnx,
+            "onnx tensor of 2^40 float32 in float_data",
+            onnx_graph_of(&[(5, onnx_tensor("w", &[1 << 40], 1, 4, &[0; 8]))]),
+        ),
+        (
+            Loader::Onnx,
+            "onnx raw_data declaring 2^62 bytes",
+            onnx_graph_of(&[(5, onnx_declaring("w", 9, 1 << 62))]),
+        ),
+        (
+            Loader::Onnx,
+            "onnx float_data declaring 2^40 bytes",
+            onnx_graph_of(&[(5, onnx_declaring("w", 4, 1 << 40))]),
+        ),
+        (
+            Loader::Onnx,
+            "onnx graph declaring 2^40 bytes",
+            {
+                let mut b = Vec::new();
+                pb_varint(&mut b, 7 << 3 | 2);
+                pb_varint(&mut b, 1 << 40);
+                b.extend_from_slice(&[0x0A, 0x00]);
+                b
+            },
+        ),
+        (
+            Loader::Onnx,
+            "onnx node name declaring 2^60 bytes",
+            {
+                let mut node = Vec::new();
+                pb_varint(&mut node, 3 << 3 | 2);
+                pb_varint(&mut node, 1 << 60);
+                node.extend_from_slice(b"abc");
+                onnx_graph_of(&[(1, node)])
+            },
+        ),
+        (
+            Loader::Onnx,
+            "onnx tensor with a negative dimension",
+            onnx_graph_of(&[(5, onnx_tensor("w", &[u64::MAX], 1, 9, &[0; 8]))]),
+        ),
     ];
     for (loader, what, bytes) in cases {
         assert!(bytes.len() < 300, "{what}: {} bytes", bytes.len());
@@ -415,4 +467,164 @@ fn png_with_a_short_palette_is_an_error_not_a_panic() {
     ]);
     assert_clean_exit(&o, "explain with a 7-byte palette");
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A model whose graph holds the given (field, body) sub-messages.
+fn onnx_graph_of(fields: &[(u64, Vec<u8>)]) -> Vec<u8> {
+    let mut graph = Vec::new();
+    for (field, body) in fields {
+        pb_bytes(&mut graph, *field, body);
+    }
+    onnx_model(&graph)
+}
+
+/// A FLOAT tensor of shape [2] whose data `field` declares `len` bytes; 3 follow.
+fn onnx_declaring(name: &str, field: u64, len: u64) -> Vec<u8> {
+    let mut t = Vec::new();
+    pb_int(&mut t, 1, 2);
+    pb_int(&mut t, 2, 1);
+    pb_bytes(&mut t, 8, name.as_bytes());
+    pb_varint(&mut t, field << 3 | 2);
+    pb_varint(&mut t, len);
+    t.extend_from_slice(&[1, 2, 3]);
+    t
+}
+
+#[test]
+fn onnx_seeds_decode_as_written() {
+    use relprop::onnx::{decode_model, AttrValue, ConstData, Dim};
+    let m = decode_model(&onnx_small(), None).unwrap();
+    assert_eq!(m.opset, 17);
+    let g = &m.graph;
+    assert_eq!(g.initializers[0].0, "w");
+    assert_eq!(g.initializers[0].1.dims, [2, 3]);
+    assert_eq!(
+        g.initializers[0].1.data,
+        ConstData::F32(vec![0.0, 0.5, 1.0, 1.5, 2.0, 2.5])
+    );
+    assert_eq!(g.initializers[1].1.data, ConstData::I64(vec![1, 6]));
+    assert_eq!(g.nodes[0].op_type, "Gemm");
+    assert_eq!(g.nodes[0].attr("alpha"), Some(&AttrValue::Float(1.5)));
+    assert_eq!(g.nodes[0].attr("transB"), Some(&AttrValue::Int(1)));
+    assert_eq!(
+        g.inputs[0].dims,
+        [Dim::Dynamic("batch".into()), Dim::Fixed(3)]
+    );
+    assert_eq!(
+        g.outputs[0].dims,
+        [Dim::Dynamic("batch".into()), Dim::Fixed(2)]
+    );
+    let bn = decode_model(ONNX_BN_CNN, None).unwrap();
+    assert_eq!(bn.graph.initializers.len(), 12);
+    // Every prefix of the small model is refused or loads, within the limits.
+    let small = onnx_small();
+    let mut refused = 0;
+    for cut in 0..small.len() {
+        let r = check(
+            Loader::Onnx,
+            &small[..cut],
+            &format!("cut at {cut}"),
+            Duration::from_secs(1),
+        );
+        refused += usize::from(r.is_err());
+    }
+    assert!(refused > small.len() / 2, "{refused} of {}", small.len());
+}
+
+/// Prost allocates nothing a length prefix declares before checking it against the bytes
+/// that follow, but each sub-message becomes a struct: a run of empty ones (2 bytes each)
+/// would cost the most memory per byte. The reader estimates that before decoding and
+/// refuses what exceeds its multiple. Each case here is 100 KB of one such run: refused,
+/// or decoded within the bound the mutation tests use (`ONNX_BYTES_PER_BYTE`).
+#[test]
+fn onnx_memory_is_a_bounded_multiple_of_the_file() {
+    let run = |field: u64, n: usize| -> Vec<u8> {
+        let mut out = Vec::new();
+        for _ in 0..n {
+            pb_bytes(&mut out, field, &[]);
+        }
+        out
+    };
+    let n = 50_000;
+    let node_with = |field: u64| {
+        let mut node = Vec::new();
+        pb_bytes(&mut node, 4, b"Relu");
+        node.extend(run(field, n));
+        node
+    };
+    let attr_with = |field: u64| {
+        let mut attr = Vec::new();
+        pb_bytes(&mut attr, 1, b"a");
+        attr.extend(run(field, n));
+        let mut node = Vec::new();
+        pb_bytes(&mut node, 4, b"If");
+        pb_bytes(&mut node, 5, &attr);
+        node
+    };
+    // A TensorShapeProto of empty dims, in TypeProto.Tensor.shape, in TypeProto.
+    let mut tensor_type = Vec::new();
+    pb_bytes(&mut tensor_type, 2, &run(1, n));
+    let mut ty = Vec::new();
+    pb_bytes(&mut ty, 1, &tensor_type);
+    let mut input = Vec::new();
+    pb_bytes(&mut input, 1, b"x");
+    pb_bytes(&mut input, 2, &ty);
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        ("empty nodes", onnx_model(&run(1, n))),
+        ("empty initializers", onnx_model(&run(5, n))),
+        ("empty inputs", onnx_model(&run(11, n))),
+        ("empty opset imports", {
+            let mut m = onnx_model(&[]);
+            m.extend(run(8, n));
+            m
+        }),
+        (
+            "empty node input names",
+            onnx_graph_of(&[(1, node_with(1))]),
+        ),
+        ("empty attributes", onnx_graph_of(&[(1, node_with(5))])),
+        (
+            "empty attribute tensors",
+            onnx_graph_of(&[(1, attr_with(10))]),
+        ),
+        (
+            "empty attribute graphs",
+            onnx_graph_of(&[(1, attr_with(11))]),
+        ),
+        ("empty dims", onnx_graph_of(&[(11, input)])),
+        ("empty external data entries", {
+            let mut t = onnx_tensor("w", &[1], 1, 9, &[0; 4]);
+            t.extend(run(13, n));
+            onnx_graph_of(&[(5, t)])
+        }),
+    ];
+    let mut worst = 0.0f64;
+    for (what, bytes) in cases {
+        let (result, usage) = run_checked(Loader::Onnx, &bytes);
+        let outcome = result.unwrap_or_else(|p| panic!("{what}: panicked: {p}"));
+        let ratio = usage.peak as f64 / bytes.len() as f64;
+        println!(
+            "onnx {what}: {} bytes -> peak {} ({ratio:.0} per byte), {:?}",
+            bytes.len(),
+            usage.peak,
+            outcome.err()
+        );
+        worst = worst.max(ratio);
+        assert!(
+            usage.elapsed < Duration::from_secs(2),
+            "{what}: {:?}",
+            usage.elapsed
+        );
+        assert!(
+            usage.peak <= Loader::Onnx.memory_bound(bytes.len()),
+            "{what}: {} bytes for a {}-byte file",
+            usage.peak,
+            bytes.len()
+        );
+    }
+    // The bound is not far above the worst case, so a regression shows.
+    assert!(
+        worst * 2.0 > ONNX_BYTES_PER_BYTE as f64,
+        "worst {worst:.0} per byte"
+    );
 }

@@ -171,5 +171,120 @@ pub(crate) fn seeds(loader: Loader) -> Vec<Vec<u8>> {
         ],
         Loader::Png => png_seeds(),
         Loader::Digits => vec![DIGIT_SHEET.to_vec()],
+        Loader::Onnx => vec![ONNX_BN_CNN.to_vec(), onnx_small()],
     }
+}
+
+/// A PyTorch export with inline weights (180 KB).
+pub(crate) static ONNX_BN_CNN: &[u8] = include_bytes!("../fixtures/onnx/bn_cnn.onnx");
+
+/// Protobuf by hand (varints and length-delimited fields), so that ONNX files can declare
+/// what their bytes do not back.
+pub(crate) fn pb_varint(out: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        out.push(v as u8 | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+/// A varint field.
+pub(crate) fn pb_int(out: &mut Vec<u8>, field: u64, v: u64) {
+    pb_varint(out, field << 3);
+    pb_varint(out, v);
+}
+
+/// A length-delimited field (bytes, string or sub-message).
+pub(crate) fn pb_bytes(out: &mut Vec<u8>, field: u64, data: &[u8]) {
+    pb_varint(out, field << 3 | 2);
+    pb_varint(out, data.len() as u64);
+    out.extend_from_slice(data);
+}
+
+/// A `ModelProto` importing opset 17 around the given `GraphProto` body.
+pub(crate) fn onnx_model(graph: &[u8]) -> Vec<u8> {
+    let mut opset = Vec::new();
+    pb_int(&mut opset, 2, 17);
+    let mut out = Vec::new();
+    pb_int(&mut out, 1, 8); // ir_version
+    pb_bytes(&mut out, 2, b"hand");
+    pb_bytes(&mut out, 7, graph);
+    pb_bytes(&mut out, 8, &opset);
+    out
+}
+
+/// A `TensorProto` named `name` with `dims` and ONNX type `dtype`, its data in `field`
+/// (9 = raw_data, 4 = float_data packed, 7 = int64_data packed).
+pub(crate) fn onnx_tensor(
+    name: &str,
+    dims: &[u64],
+    dtype: u64,
+    field: u64,
+    data: &[u8],
+) -> Vec<u8> {
+    let mut t = Vec::new();
+    for &d in dims {
+        pb_int(&mut t, 1, d);
+    }
+    pb_int(&mut t, 2, dtype);
+    pb_bytes(&mut t, 8, name.as_bytes());
+    pb_bytes(&mut t, field, data);
+    t
+}
+
+/// A small valid model: two initializers (raw FLOAT, packed INT64), a Gemm node with
+/// attributes, an input with a dynamic batch and an output.
+pub(crate) fn onnx_small() -> Vec<u8> {
+    let weights: Vec<u8> = (0..6)
+        .flat_map(|i| (i as f32 * 0.5).to_le_bytes())
+        .collect();
+    let mut shape = Vec::new();
+    pb_varint(&mut shape, 1);
+    pb_varint(&mut shape, 6);
+    let mut graph = Vec::new();
+    pb_bytes(&mut graph, 5, &onnx_tensor("w", &[2, 3], 1, 9, &weights));
+    pb_bytes(&mut graph, 5, &onnx_tensor("s", &[2], 7, 7, &shape));
+    let mut node = Vec::new();
+    for input in ["x", "w"] {
+        pb_bytes(&mut node, 1, input.as_bytes());
+    }
+    pb_bytes(&mut node, 2, b"y");
+    pb_bytes(&mut node, 3, b"fc");
+    pb_bytes(&mut node, 4, b"Gemm");
+    let mut alpha = Vec::new();
+    pb_bytes(&mut alpha, 1, b"alpha");
+    pb_varint(&mut alpha, 2 << 3 | 5); // f, fixed32
+    alpha.extend_from_slice(&1.5f32.to_le_bytes());
+    pb_int(&mut alpha, 20, 1);
+    pb_bytes(&mut node, 5, &alpha);
+    let mut trans = Vec::new();
+    pb_bytes(&mut trans, 1, b"transB");
+    pb_int(&mut trans, 3, 1);
+    pb_int(&mut trans, 20, 2);
+    pb_bytes(&mut node, 5, &trans);
+    pb_bytes(&mut graph, 1, &node);
+    let value_info = |name: &str, dims: &[Vec<u8>]| {
+        let mut shape = Vec::new();
+        for d in dims {
+            pb_bytes(&mut shape, 1, d);
+        }
+        let mut tensor = Vec::new();
+        pb_int(&mut tensor, 1, 1);
+        pb_bytes(&mut tensor, 2, &shape);
+        let mut ty = Vec::new();
+        pb_bytes(&mut ty, 1, &tensor);
+        let mut v = Vec::new();
+        pb_bytes(&mut v, 1, name.as_bytes());
+        pb_bytes(&mut v, 2, &ty);
+        v
+    };
+    let mut batch = Vec::new();
+    pb_bytes(&mut batch, 2, b"batch");
+    let mut three = Vec::new();
+    pb_int(&mut three, 1, 3);
+    pb_bytes(&mut graph, 11, &value_info("x", &[batch.clone(), three]));
+    let mut two = Vec::new();
+    pb_int(&mut two, 1, 2);
+    pb_bytes(&mut graph, 12, &value_info("y", &[batch, two]));
+    onnx_model(&graph)
 }

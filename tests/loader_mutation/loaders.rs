@@ -4,12 +4,17 @@ use crate::alloc::*;
 use crate::files::*;
 use relprop::explain::heatmap::{read_png_grey, MAX_PNG_SIDE};
 use relprop::nn::io::{parse_npy, parse_safetensors, Checkpoint};
+use relprop::onnx::decode_model;
 use relprop::zoo::digits;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::time::Duration;
 
 pub(crate) static DIGIT_SHEET: &[u8] = include_bytes!("../../zoo/data/digits.png");
 pub(crate) static DIGIT_MANIFEST: &str = include_str!("../../zoo/data/digits.txt");
+
+/// The ONNX reader's memory per input byte, at worst: the decoded messages it allows
+/// (refusing files that would exceed them), twice over for vectors' spare capacity.
+pub(crate) const ONNX_BYTES_PER_BYTE: usize = 2 * relprop::onnx::DECODED_BYTES_PER_BYTE;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Loader {
@@ -18,14 +23,16 @@ pub(crate) enum Loader {
     Npy,
     Png,
     Digits,
+    Onnx,
 }
 
-pub(crate) const LOADERS: [Loader; 5] = [
+pub(crate) const LOADERS: [Loader; 6] = [
     Loader::Checkpoint,
     Loader::Safetensors,
     Loader::Npy,
     Loader::Png,
     Loader::Digits,
+    Loader::Onnx,
 ];
 
 impl Loader {
@@ -36,6 +43,7 @@ impl Loader {
             Loader::Npy => "npy",
             Loader::Png => "png",
             Loader::Digits => "digits",
+            Loader::Onnx => "onnx",
         }
     }
 
@@ -53,6 +61,10 @@ impl Loader {
             Loader::Digits => digits::decode(bytes, DIGIT_MANIFEST)
                 .map(|_| ())
                 .map_err(|e| e.to_string()),
+            // No folder: external data is refused, so only the file's own bytes are read.
+            Loader::Onnx => decode_model(bytes, None)
+                .map(|_| ())
+                .map_err(|e| e.to_string()),
         }
     }
 
@@ -67,6 +79,7 @@ impl Loader {
             Loader::Checkpoint | Loader::Safetensors | Loader::Npy => 16 * len + (2 << 20),
             Loader::Png => side * side * 8 + 16 * len + (1 << 20),
             Loader::Digits => 3 * 2800 * 2800 + (64 << 20),
+            Loader::Onnx => ONNX_BYTES_PER_BYTE * len + (4 << 20),
         }
     }
 
