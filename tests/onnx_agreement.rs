@@ -10,7 +10,20 @@ use relprop::nn::io::{read_safetensors, read_tensor, write_npy_f32, write_npy_i6
 use relprop::onnx::OnnxNet;
 use std::path::PathBuf;
 
-const CASES: [&str; 3] = ["bn_cnn", "small_resnet", "mobile_net"];
+/// The public fixtures, then more made by `scripts/make_onnx_extra.py` (other sizes, class
+/// counts, seeds and exporters).
+const CASES: [&str; 10] = [
+    "bn_cnn",
+    "small_resnet",
+    "mobile_net",
+    "strided_legacy",
+    "strided_dynamo",
+    "wide_resnet_legacy",
+    "wide_resnet_dynamo",
+    "mobile_net_legacy",
+    "dilated_dynamo",
+    "bn_cnn_dynamo",
+];
 
 fn dir() -> PathBuf {
     PathBuf::from(format!(
@@ -145,6 +158,13 @@ fn small_resnet_agrees_with_zennit() {
 #[test]
 fn mobile_net_agrees_with_zennit() {
     check_library("mobile_net");
+}
+
+#[test]
+fn more_exports_agree_with_zennit() {
+    for name in &CASES[3..] {
+        check_library(name);
+    }
 }
 
 /// The command-line contract: `predict` writes the logits, `explain` every method's map.

@@ -274,7 +274,10 @@ impl RuleMap {
 impl RuleMap {
     /// The name of the rule node `id` gets (`None`: the exact derivative).
     pub fn rule_name(&self, id: NodeId) -> Option<String> {
-        self.rules.get(id).and_then(|r| r.as_ref()).map(|r| r.name())
+        self.rules
+            .get(id)
+            .and_then(|r| r.as_ref())
+            .map(|r| r.name())
     }
 }
 

@@ -36,7 +36,11 @@ pub fn run(net: &OnnxNet) -> CliResult {
         if node.op.inputs().is_empty() {
             continue; // weights and the input
         }
-        println!("  {label}  {}  [{}]", node.op.name(), join(&node.value.shape()[1..]));
+        println!(
+            "  {label}  {}  [{}]",
+            node.op.name(),
+            join(&node.value.shape()[1..])
+        );
         for (name, map) in &maps {
             let rule = map.rule_name(id).unwrap_or_else(|| "derivative".into());
             println!("      {name:<26} {rule}");
@@ -46,5 +50,8 @@ pub fn run(net: &OnnxNet) -> CliResult {
 }
 
 fn join(d: &[usize]) -> String {
-    d.iter().map(|v| v.to_string()).collect::<Vec<_>>().join(", ")
+    d.iter()
+        .map(|v| v.to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
 }

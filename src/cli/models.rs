@@ -2,10 +2,10 @@
 //! or an `.onnx` file by path.
 
 use super::error::{in_file, CliError, CliResult};
-use relprop::nn::Module;
-use relprop::onnx::OnnxNet;
 use relprop::nn::io::{read_safetensors, Checkpoint};
 use relprop::nn::state::{expected_shapes, load_state};
+use relprop::nn::Module;
+use relprop::onnx::OnnxNet;
 use relprop::zoo::{pretrained, Architecture, Model, ALL};
 use std::path::Path;
 

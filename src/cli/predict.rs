@@ -29,7 +29,11 @@ pub fn read_input_npy(
         }
     };
     let dims = |w: Option<&[usize]>| match w {
-        Some(w) => w.iter().map(|d| d.to_string()).collect::<Vec<_>>().join(", "),
+        Some(w) => w
+            .iter()
+            .map(|d| d.to_string())
+            .collect::<Vec<_>>()
+            .join(", "),
         None => "C, H, W".to_string(),
     };
     let stored = shape.clone();
