@@ -148,10 +148,32 @@ proptest! {
               kh in 1usize..4, kw in 1usize..4, sh in 1usize..3, sw in 1usize..3,
               ph in 0usize..3, pw in 0usize..3, bias in any::<bool>(), seed in any::<u64>()) {
         prop_assume!(h + 2 * ph >= kh && w + 2 * pw >= kw);
-        let spec = Conv2dSpec { stride: [sh, sw], padding: [ph, pw] };
+        let spec = Conv2dSpec::new(1, 0).with_stride([sh, sw]).with_pads([ph, pw], [ph, pw]);
         let mut inputs = vec![
             Tensor::rand_uniform(&[n, c, h, w], -1.0, 1.0, seed),
             Tensor::rand_uniform(&[o, c, kh, kw], -1.0, 1.0, seed ^ 1),
+        ];
+        if bias { inputs.push(Tensor::rand_uniform(&[o], -1.0, 1.0, seed ^ 2)); }
+        check(|t, x| t.conv2d(x[0], x[1], x.get(2).copied(), spec), &inputs, seed);
+    }
+
+    #[test]
+    fn conv2d_general(n in 1usize..3, groups in 1usize..4, cig in 1usize..3, cog in 1usize..3,
+                      h in 1usize..8, w in 1usize..8, kh in 1usize..4, kw in 1usize..4,
+                      sh in 1usize..3, sw in 1usize..3, dh in 1usize..3, dw in 1usize..3,
+                      pads in proptest::array::uniform4(0usize..3), bias in any::<bool>(),
+                      seed in any::<u64>()) {
+        // Grouped (depthwise when cig == 1), dilated, asymmetrically padded convolutions.
+        prop_assume!(dh * (kh - 1) < h + pads[0] + pads[2] && dw * (kw - 1) < w + pads[1] + pads[3]);
+        let spec = Conv2dSpec::new(1, 0)
+            .with_stride([sh, sw])
+            .with_pads([pads[0], pads[1]], [pads[2], pads[3]])
+            .with_dilation([dh, dw])
+            .with_groups(groups);
+        let (c, o) = (groups * cig, groups * cog);
+        let mut inputs = vec![
+            Tensor::rand_uniform(&[n, c, h, w], -1.0, 1.0, seed),
+            Tensor::rand_uniform(&[o, cig, kh, kw], -1.0, 1.0, seed ^ 1),
         ];
         if bias { inputs.push(Tensor::rand_uniform(&[o], -1.0, 1.0, seed ^ 2)); }
         check(|t, x| t.conv2d(x[0], x[1], x.get(2).copied(), spec), &inputs, seed);

@@ -97,6 +97,99 @@ fn conv2d_is_one_labelled_node_with_hand_value() {
     assert!(c.weight.value.max_abs() <= 1.0 / 3.0);
 }
 
+/// Channels `lo..hi` of an `[n, c, h, w]` tensor.
+fn channels(x: &Tensor, lo: usize, hi: usize) -> Tensor {
+    let s = x.shape();
+    let plane = s[2] * s[3];
+    let data = (0..s[0])
+        .flat_map(|n| x.data()[(n * s[1] + lo) * plane..(n * s[1] + hi) * plane].to_vec())
+        .collect();
+    Tensor::from_vec(data, &[s[0], hi - lo, s[2], s[3]]).unwrap()
+}
+
+#[test]
+fn grouped_conv2d_is_one_plain_conv_per_group() {
+    // A depthwise layer with channel multiplier 2, dilated and asymmetrically padded.
+    let spec = Conv2dSpec::new(1, 0)
+        .with_pads([1, 0], [2, 1])
+        .with_dilation([2, 1])
+        .with_groups(3);
+    let conv = Conv2d::grouped("dw", 3, 6, [3, 2], spec, true, &mut Rng::new(1)).unwrap();
+    assert_eq!(conv.weight.value.shape(), &[6, 1, 3, 2]);
+    assert_eq!((conv.in_channels(), conv.out_channels()), (3, 6));
+    // PyTorch's fan-in counts one group's channels: 1 * 3 * 2.
+    assert!(conv.weight.value.max_abs() <= 1.0 / 6f32.sqrt());
+    assert_eq!(conv.describe(), "dw: conv2d 3->6 k3x2 s1 p1x0/2x1 d2x1 g3");
+
+    let x = Tensor::rand_uniform(&[2, 3, 6, 5], -1.0, 1.0, 7);
+    let mut tape = Tape::new();
+    let xi = tape.constant(x.clone());
+    let y = conv.forward(&mut tape, xi, Mode::Eval).unwrap();
+    assert!(matches!(tape.node(y).unwrap().op, Op::Conv2d { .. }));
+    assert_eq!(tape.find("dw"), Some(y));
+    let y = tape.value(y).unwrap();
+    // Group g: input channel g, output channels 2g..2g+2, as a one-group convolution.
+    let one = Conv2dSpec { groups: 1, ..spec };
+    let (w, b) = (&conv.weight.value, &conv.bias.as_ref().unwrap().value);
+    for g in 0..3 {
+        let w_g = Tensor::from_vec(w.data()[g * 12..(g + 1) * 12].to_vec(), &[2, 1, 3, 2]).unwrap();
+        let b_g = Tensor::from_vec(b.data()[2 * g..2 * g + 2].to_vec(), &[2]).unwrap();
+        let want = channels(&x, g, g + 1)
+            .conv2d(&w_g, Some(&b_g), &one)
+            .unwrap();
+        close(channels(y, 2 * g, 2 * g + 2).data(), want.data(), 1e-5);
+    }
+
+    // from_params reads the groups from the spec; inconsistent groups are errors.
+    let c = Conv2d::from_params(
+        "g",
+        Tensor::ones(&[6, 2, 3, 3]),
+        None,
+        Conv2dSpec::new(1, 1).with_groups(3),
+    )
+    .unwrap();
+    assert_eq!(c.in_channels(), 6);
+    assert_eq!(c.describe(), "g: conv2d 6->6 k3 s1 p1 g3 no-bias");
+    assert!(Conv2d::from_params(
+        "g",
+        Tensor::ones(&[4, 2, 3, 3]),
+        None,
+        Conv2dSpec::new(1, 1).with_groups(3)
+    )
+    .is_err());
+    assert!(Conv2d::from_params(
+        "g",
+        Tensor::ones(&[4, 2, 3, 3]),
+        None,
+        Conv2dSpec::new(1, 1).with_groups(0)
+    )
+    .is_err());
+    assert!(Conv2d::grouped(
+        "g",
+        4,
+        6,
+        [3, 3],
+        Conv2dSpec::new(1, 1).with_groups(4),
+        true,
+        &mut Rng::new(0)
+    )
+    .is_err());
+    assert!(Conv2d::grouped(
+        "g",
+        4,
+        6,
+        [3, 3],
+        Conv2dSpec::new(1, 1).with_groups(0),
+        true,
+        &mut Rng::new(0)
+    )
+    .is_err());
+    // The layer's input must match the groups: 4 channels into a 6-channel layer.
+    let mut tape = Tape::new();
+    let xi = tape.constant(Tensor::zeros(&[1, 4, 5, 5]));
+    assert!(c.forward(&mut tape, xi, Mode::Eval).is_err());
+}
+
 #[test]
 fn relu_labels_only_when_named() {
     let mut tape = Tape::new();

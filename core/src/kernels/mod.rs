@@ -8,6 +8,8 @@
 //! - [`conv`]: 2-D convolution forward and both gradients via im2col/col2im
 //!   and [`gemm::gemm`], parallel over the batch.
 //!   (The layout helpers live in the private `im2col` module.)
+//! - [`conv_general`]: convolutions with asymmetric padding, dilation or channel
+//!   groups (the plain ones go to [`conv`]); depthwise ones by direct loops.
 //! - [`conv_fused`]: a convolution, an elementwise map and the input-weighted
 //!   transposed convolution in one pass per sample (reweighted backward passes).
 //! - [`pool`]: max and average pooling forward and backward, parallel over
@@ -22,7 +24,9 @@
 
 pub mod conv;
 mod conv_bands;
+mod conv_depthwise;
 pub mod conv_fused;
+pub mod conv_general;
 pub mod gemm;
 mod im2col;
 pub mod pool;
@@ -30,3 +34,5 @@ pub mod split;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_general;

@@ -10,7 +10,7 @@ use super::pool::*;
 use proptest::prelude::*;
 
 /// Deterministic pseudo-random values in [-1, 1).
-fn fill(len: usize, seed: u64) -> Vec<f32> {
+pub(super) fn fill(len: usize, seed: u64) -> Vec<f32> {
     let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15).wrapping_add(1);
     (0..len)
         .map(|_| {
@@ -22,11 +22,11 @@ fn fill(len: usize, seed: u64) -> Vec<f32> {
         .collect()
 }
 
-fn abs(v: &[f32]) -> Vec<f32> {
+pub(super) fn abs(v: &[f32]) -> Vec<f32> {
     v.iter().map(|x| x.abs()).collect()
 }
 
-fn dot(a: &[f32], b: &[f32]) -> (f64, f64) {
+pub(super) fn dot(a: &[f32], b: &[f32]) -> (f64, f64) {
     let d = a.iter().zip(b).map(|(x, y)| *x as f64 * *y as f64).sum();
     let m = a
         .iter()
@@ -37,7 +37,7 @@ fn dot(a: &[f32], b: &[f32]) -> (f64, f64) {
 }
 
 /// Asserts `got ≈ want` elementwise with tolerance `1e-4 * mag + 1e-6`.
-fn assert_close(what: &str, got: &[f32], want: &[f64], mag: &[f64]) {
+pub(super) fn assert_close(what: &str, got: &[f32], want: &[f64], mag: &[f64]) {
     assert_eq!(got.len(), want.len(), "{what}: length");
     for (i, ((g, w), m)) in got.iter().zip(want).zip(mag).enumerate() {
         let tol = 1e-4 * m + 1e-6;

@@ -1,40 +1,15 @@
 //! Shape-checked tensor entry points to the numeric kernels: matmul, linear, conv2d and
 //! pooling, forward and backward. The checks live here so the kernels can trust lengths.
 
+use super::conv_spec::conv_geom;
+pub use super::conv_spec::Conv2dSpec;
 use super::Tensor;
 use crate::error::{Error, Result};
-use crate::kernels::conv::{self, Conv2dGeom};
+use crate::kernels::conv;
 use crate::kernels::conv_fused;
+use crate::kernels::conv_general as general;
 use crate::kernels::gemm::gemm;
 use crate::kernels::pool::{self, Pool2dGeom};
-
-/// Stride and zero padding of a 2-D convolution, per axis (rows, columns).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Conv2dSpec {
-    /// Step between windows, `[rows, cols]`, each at least 1.
-    pub stride: [usize; 2],
-    /// Zeros added on each side, `[rows, cols]`.
-    pub padding: [usize; 2],
-}
-
-impl Default for Conv2dSpec {
-    fn default() -> Self {
-        Conv2dSpec {
-            stride: [1, 1],
-            padding: [0, 0],
-        }
-    }
-}
-
-impl Conv2dSpec {
-    /// The same stride and padding on both axes.
-    pub fn new(stride: usize, padding: usize) -> Self {
-        Conv2dSpec {
-            stride: [stride; 2],
-            padding: [padding; 2],
-        }
-    }
-}
 
 /// Window, stride and padding of a 2-D pooling, per axis.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -56,53 +31,6 @@ impl Pool2dSpec {
             padding: [p; 2],
         }
     }
-}
-
-/// Validates conv2d shapes and returns the kernel geometry.
-pub(crate) fn conv_geom(
-    x: &[usize],
-    w: &[usize],
-    b: Option<&[usize]>,
-    spec: &Conv2dSpec,
-) -> Result<Conv2dGeom> {
-    let op = "conv2d";
-    let shapes: Vec<&[usize]> = [Some(x), Some(w), b].into_iter().flatten().collect();
-    let fail = |reason: String| Err(Error::shape(op, &shapes, reason));
-    let ([n, c_in, h, wd], [c_out, wc, kh, kw]) = match (x, w) {
-        (&[n, c, h, wd], &[o, i, kh, kw]) => ([n, c, h, wd], [o, i, kh, kw]),
-        _ => {
-            return fail("input [N, C, H, W] and weight [out, in, kh, kw] need 4 dimensions".into())
-        }
-    };
-    if wc != c_in {
-        return fail(format!(
-            "the input has {c_in} channels but the weight expects {wc}"
-        ));
-    }
-    if let Some(b) = b {
-        if b != [c_out] {
-            return fail(format!("the bias must have shape [{c_out}]"));
-        }
-    }
-    if spec.stride.contains(&0) {
-        return Err(Error::invalid(op, "stride must be at least 1"));
-    }
-    if kh == 0 || kw == 0 || h + 2 * spec.padding[0] < kh || wd + 2 * spec.padding[1] < kw {
-        return fail(format!(
-            "a {kh}x{kw} kernel does not fit the padded {h}x{wd} input"
-        ));
-    }
-    Ok(Conv2dGeom {
-        n,
-        c_in,
-        h,
-        w: wd,
-        c_out,
-        kh,
-        kw,
-        stride: spec.stride,
-        padding: spec.padding,
-    })
 }
 
 /// Validates pooling shapes and returns the kernel geometry.
@@ -231,11 +159,16 @@ impl Tensor {
         }
     }
 
-    /// 2-D cross-correlation (PyTorch's conv2d): `x [n, c, h, w]`, `w [out, c, kh, kw]`, `b [out]`.
+    /// 2-D cross-correlation (PyTorch's conv2d): `x [n, c, h, w]`, `w [out, c / groups, kh, kw]`,
+    /// `b [out]`, with the stride, padding, dilation and groups of `spec`.
     pub fn conv2d(&self, w: &Tensor, b: Option<&Tensor>, spec: &Conv2dSpec) -> Result<Tensor> {
         let g = conv_geom(self.shape(), w.shape(), b.map(|b| b.shape()), spec)?;
         let mut out = vec![0.0; g.n * g.c_out * g.out_h() * g.out_w()];
-        conv::conv2d_forward(&g, self.data(), w.data(), b.map(|b| b.data()), &mut out);
+        let (x, w, b) = (self.data(), w.data(), b.map(|b| b.data()));
+        match g.plain() {
+            Some(p) => conv::conv2d_forward(&p, x, w, b, &mut out),
+            None => general::forward(&g, x, w, b, &mut out),
+        }
         Ok(Tensor::raw(out, vec![g.n, g.c_out, g.out_h(), g.out_w()]))
     }
 
@@ -258,15 +191,11 @@ impl Tensor {
             &[g.n, g.c_out, g.out_h(), g.out_w()],
         )?;
         let mut out = vec![0.0; self.numel()];
-        conv_fused::conv2d_forward_map_backward(
-            &g,
-            self.data(),
-            w.data(),
-            b.map(|b| b.data()),
-            r.data(),
-            f,
-            &mut out,
-        );
+        let (x, w, b) = (self.data(), w.data(), b.map(|b| b.data()));
+        match g.plain() {
+            Some(p) => conv_fused::conv2d_forward_map_backward(&p, x, w, b, r.data(), f, &mut out),
+            None => general::forward_map_backward(&g, (x, w, b), r.data(), f, &mut out),
+        }
         Ok(Tensor::raw(out, self.shape().to_vec()))
     }
 
@@ -311,7 +240,10 @@ impl Tensor {
             });
         }
         let mut out = vec![0.0; x_shape.iter().product()];
-        conv_fused::conv2d_weighted_input_grads(&g, s_of, &kernel_terms, &mut out);
+        match g.plain() {
+            Some(p) => conv_fused::conv2d_weighted_input_grads(&p, s_of, &kernel_terms, &mut out),
+            None => general::weighted_input_grads(&g, s_of, &kernel_terms, &mut out),
+        }
         Ok(Tensor::raw(out, x_shape.to_vec()))
     }
 
@@ -329,7 +261,10 @@ impl Tensor {
             &[g.n, g.c_out, g.out_h(), g.out_w()],
         )?;
         let mut gx = vec![0.0; x_shape.iter().product()];
-        conv::conv2d_backward_input(&g, grad_out.data(), w.data(), &mut gx);
+        match g.plain() {
+            Some(p) => conv::conv2d_backward_input(&p, grad_out.data(), w.data(), &mut gx),
+            None => general::backward_input(&g, grad_out.data(), w.data(), &mut gx),
+        }
         Ok(Tensor::raw(gx, x_shape.to_vec()))
     }
 
@@ -348,7 +283,12 @@ impl Tensor {
         )?;
         let mut gw = vec![0.0; w_shape.iter().product()];
         let mut gb = vec![0.0; g.c_out];
-        conv::conv2d_backward_weight(&g, x.data(), grad_out.data(), &mut gw, Some(&mut gb));
+        match g.plain() {
+            Some(p) => {
+                conv::conv2d_backward_weight(&p, x.data(), grad_out.data(), &mut gw, Some(&mut gb))
+            }
+            None => general::backward_weight(&g, x.data(), grad_out.data(), &mut gw, &mut gb),
+        }
         Ok((
             Tensor::raw(gw, w_shape.to_vec()),
             Tensor::raw(gb, vec![g.c_out]),

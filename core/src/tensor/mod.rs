@@ -3,6 +3,7 @@
 //! Storage sits behind an `Arc`, so cloning a tensor (as the tape does for every recorded
 //! value) copies a pointer, never the numbers. Every operation returns a new tensor.
 
+mod conv_spec;
 mod elementwise;
 mod join;
 mod kernel_ops;

@@ -3,16 +3,16 @@
 use super::{labelled, line};
 use crate::init;
 use crate::module::{Mode, Module, Param};
-use relprop_core::{Conv2dSpec, NodeId, Result, Rng, Tape, Tensor};
+use relprop_core::{Conv2dSpec, Error, NodeId, Result, Rng, Tape, Tensor};
 
-/// A convolution with weight `[out, in, kh, kw]` and optional bias `[out]`, as
-/// `torch.nn.Conv2d` (no groups or dilation).
+/// A convolution with weight `[out, in / groups, kh, kw]` and optional bias `[out]`, as
+/// `torch.nn.Conv2d` (stride, padding, dilation and groups in `spec`).
 #[derive(Clone, Debug)]
 pub struct Conv2d {
     name: String,
-    /// Stride and zero padding.
+    /// Stride, zero padding (possibly asymmetric), dilation and groups.
     pub spec: Conv2dSpec,
-    /// `{name}.weight`, shape `[out, in, kh, kw]`.
+    /// `{name}.weight`, shape `[out, in / groups, kh, kw]`.
     pub weight: Param,
     /// `{name}.bias`, shape `[out]`, if the layer has one.
     pub bias: Option<Param>,
@@ -20,7 +20,8 @@ pub struct Conv2d {
 
 impl Conv2d {
     /// A layer initialised like PyTorch's default: weight and bias
-    /// `U(±1/sqrt(in * kh * kw))`. `spec` is usually `Conv2dSpec::new(stride, padding)`.
+    /// `U(±1/sqrt(in * kh * kw))`. `spec` is usually `Conv2dSpec::new(stride, padding)`;
+    /// its `groups` must be 1 (see [`Conv2d::grouped`] for more groups).
     pub fn new(
         name: impl Into<String>,
         in_channels: usize,
@@ -44,7 +45,43 @@ impl Conv2d {
         }
     }
 
-    /// A layer with the given weight `[out, in, kh, kw]` and bias `[out]`.
+    /// A layer of `spec.groups` channel groups (depthwise when `groups == in_channels`),
+    /// initialised like PyTorch's default: weight `[out, in / groups, kh, kw]` and bias
+    /// `U(±1/sqrt(in / groups * kh * kw))`. Errors when the groups do not divide both
+    /// channel counts.
+    pub fn grouped(
+        name: impl Into<String>,
+        in_channels: usize,
+        out_channels: usize,
+        kernel: [usize; 2],
+        spec: Conv2dSpec,
+        bias: bool,
+        rng: &mut Rng,
+    ) -> Result<Self> {
+        let groups = spec.groups;
+        if groups == 0 || in_channels % groups != 0 || out_channels % groups != 0 {
+            return Err(Error::invalid(
+                "Conv2d",
+                format!(
+                    "{groups} groups must be at least 1 and divide the {in_channels} input and {out_channels} output channels"
+                ),
+            ));
+        }
+        let one_group = Conv2dSpec { groups: 1, ..spec };
+        let layer = Conv2d::new(
+            name,
+            in_channels / groups,
+            out_channels,
+            kernel,
+            one_group,
+            bias,
+            rng,
+        );
+        Ok(Conv2d { spec, ..layer })
+    }
+
+    /// A layer with the given weight `[out, in / groups, kh, kw]` and bias `[out]`; the
+    /// output channels must split into `spec.groups` groups.
     pub fn from_params(
         name: impl Into<String>,
         weight: Tensor,
@@ -52,8 +89,20 @@ impl Conv2d {
         spec: Conv2dSpec,
     ) -> Result<Self> {
         let name = name.into();
-        let (weight, bias) =
-            super::affine_params("Conv2d", &name, (weight, 4, "[out, in, kh, kw]"), bias)?;
+        let (weight, bias) = super::affine_params(
+            "Conv2d",
+            &name,
+            (weight, 4, "[out, in / groups, kh, kw]"),
+            bias,
+        )?;
+        let (out, groups) = (weight.value.shape()[0], spec.groups);
+        if groups == 0 || out % groups != 0 {
+            return Err(Error::shape(
+                "Conv2d",
+                &[weight.value.shape()],
+                format!("{groups} groups must be at least 1 and divide the {out} output channels"),
+            ));
+        }
         Ok(Conv2d {
             spec,
             weight,
@@ -67,9 +116,9 @@ impl Conv2d {
         &self.name
     }
 
-    /// Input channels.
+    /// Input channels (all groups).
     pub fn in_channels(&self) -> usize {
-        self.weight.value.shape()[1]
+        self.weight.value.shape()[1] * self.spec.groups
     }
 
     /// Output channels.
@@ -116,13 +165,28 @@ impl Module for Conv2d {
                 format!("{}x{}", a[0], a[1])
             }
         };
+        let spec = &self.spec;
+        // Only what differs from a plain convolution, so plain layers read as before.
+        let pad = if spec.padding == spec.padding_end {
+            axes(spec.padding)
+        } else {
+            format!("{}/{}", axes(spec.padding), axes(spec.padding_end))
+        };
+        let dilation = if spec.dilation == [1, 1] {
+            String::new()
+        } else {
+            format!(" d{}", axes(spec.dilation))
+        };
+        let groups = match spec.groups {
+            1 => String::new(),
+            g => format!(" g{g}"),
+        };
         let bias = if self.bias.is_some() { "" } else { " no-bias" };
         let what = format!(
-            "conv2d {}->{} {k} s{} p{}{bias}",
+            "conv2d {}->{} {k} s{} p{pad}{dilation}{groups}{bias}",
             self.in_channels(),
             self.out_channels(),
-            axes(self.spec.stride),
-            axes(self.spec.padding)
+            axes(spec.stride),
         );
         line(Some(&self.name), &what)
     }
