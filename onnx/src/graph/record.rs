@@ -310,14 +310,11 @@ fn conv_spec(c: &ConvLayer, xs: &[usize]) -> std::result::Result<Conv2dSpec, Str
             p
         }
     };
-    // SHIM until general convolutions land.
-    if t != b || l != r || c.dilation != [1, 1] || c.groups != 1 {
-        return Err("general conv pending".into());
-    }
-    Ok(Conv2dSpec {
-        stride: c.stride,
-        padding: [t, l],
-    })
+    Ok(Conv2dSpec::new(1, 0)
+        .with_stride(c.stride)
+        .with_pads([t, l], [b, r])
+        .with_dilation(c.dilation)
+        .with_groups(c.groups))
 }
 
 /// A pooling node's spec; what the kernels cannot do exactly is refused.
