@@ -71,9 +71,14 @@ pub struct ExplainArgs {
     /// SmoothGrad noise level, relative to the input's range.
     #[arg(long, default_value_t = 0.1)]
     pub noise: f32,
-    /// Grad-CAM layer label (default: the last conv layer).
+    /// Write the map at this labelled layer instead of the input (`relprop info` lists the
+    /// labels); for grad-cam, the conv layer to use (default: the last one).
     #[arg(long)]
     pub layer: Option<String>,
+    /// Explain one unit (or channel) of a labelled layer instead of a logit: LABEL:INDEX
+    /// (gradient, gradient-x-input and lrp).
+    #[arg(long, conflicts_with_all = ["target", "targets"])]
+    pub neuron: Option<String>,
     /// Occlusion window side.
     #[arg(long, default_value_t = 4)]
     pub window: usize,
@@ -186,6 +191,12 @@ pub fn run(args: &ExplainArgs) -> CliResult {
         (None, Some(path)) => Targets::PerSample(read_targets(path, n)?),
         (None, None) => Targets::Argmax,
     };
+    let at_layer = args.layer.as_ref().filter(|_| args.method != "grad-cam");
+    if at_layer.is_some() || args.neuron.is_some() {
+        let (map, heatmap) = super::explain_layers::run(args, &method, &model, &input, &targets)?;
+        let grid = heatmap.map(|r| heatmap_grid(&input.batch, &r, cmap));
+        return write_outputs(args, &map, grid);
+    }
     let a = explain(model.module(), &input.batch, &targets, &method)?;
     let relevance = a.relevance.reshape(&input.shape)?;
 
@@ -202,16 +213,34 @@ pub fn run(args: &ExplainArgs) -> CliResult {
     if args.audit {
         print!("{}", a.audit);
     }
+    write_outputs(
+        args,
+        &relevance,
+        Some(heatmap_grid(&input.batch, &a.relevance, cmap)),
+    )
+}
+
+/// Writes `--out` and `--heatmap` (when asked for and drawn); a failure removes what was
+/// already written.
+fn write_outputs(
+    args: &ExplainArgs,
+    relevance: &relprop::core::Tensor,
+    grid: Option<Grid>,
+) -> CliResult {
+    if args.heatmap.is_some() && grid.is_none() {
+        return Err(CliError::input(
+            "--heatmap draws input maps: write a layer's map with --out",
+        ));
+    }
     let mut written: Vec<PathBuf> = Vec::new();
     let result = (|| -> CliResult {
         if let Some(out) = &args.out {
-            write_npy_f32(out, &relevance)?;
+            write_npy_f32(out, relevance)?;
             written.push(out.clone());
             println!("wrote {} ({:?})", out.display(), relevance.shape());
         }
-        if let Some(png) = &args.heatmap {
-            heatmap_grid(&input.batch, &a.relevance, cmap)
-                .save(png)
+        if let (Some(png), Some(grid)) = (&args.heatmap, grid) {
+            grid.save(png)
                 .map_err(|e| CliError::input(format!("{}: {e}", png.display())))?;
             written.push(png.clone());
             println!("wrote {}", png.display());
@@ -226,7 +255,7 @@ pub fn run(args: &ExplainArgs) -> CliResult {
     result
 }
 
-fn sample_sum(r: &relprop::core::Tensor, i: usize, n: usize) -> f32 {
+pub(crate) fn sample_sum(r: &relprop::core::Tensor, i: usize, n: usize) -> f32 {
     let per = r.numel() / n.max(1);
     r.data()[i * per..(i + 1) * per].iter().sum()
 }

@@ -5,6 +5,7 @@ pub mod demo;
 pub mod error;
 pub mod eval;
 pub mod explain;
+pub mod explain_layers;
 pub mod info;
 pub mod info_graph;
 pub mod input;
