@@ -64,9 +64,8 @@ pub fn run(args: &VerifyArgs) -> CliResult {
     let names: Vec<String> = bad
         .iter()
         .map(|l| {
-            let bias = if l.has_bias { ", has a bias" } else { "" };
             format!(
-                "{} ({}{bias}): local error {:.2e}",
+                "{} ({}): local error {:.2e} beyond what biases and stabilisers absorb",
                 l.label,
                 l.op,
                 l.max_local_error()

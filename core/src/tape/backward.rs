@@ -23,6 +23,14 @@ pub trait Rule: Send + Sync {
     fn name(&self) -> String {
         "custom".into()
     }
+
+    /// Per sample, how much of `signal` this rule keeps from the node's inputs by design
+    /// (an LRP rule: what biases and stabilisers absorb), so a check of conservation can
+    /// tell it from a leak. `None` when the rule does not account for it.
+    fn absorbed(&self, tape: &Tape, id: NodeId, signal: &Tensor) -> Result<Option<Vec<f64>>> {
+        let _ = (tape, id, signal);
+        Ok(None)
+    }
 }
 
 /// Chooses a rule per node. `None` means "use the exact derivative".

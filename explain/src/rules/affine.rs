@@ -216,7 +216,7 @@ impl<'a> Affine<'a> {
     /// `z` of a branch whose input or weight is all zeros: the bias on every output of one
     /// sample, shape `[1, ...]` (the same for every sample, so it is broadcast over the
     /// batch where it is used rather than written out for each sample).
-    fn bias_only(&self, b: &Tensor) -> Result<Tensor> {
+    pub(super) fn bias_only(&self, b: &Tensor) -> Result<Tensor> {
         let shape = self.out.shape();
         if shape.len() < 2 || b.numel() != shape[1] {
             return Err(Error::shape(
@@ -307,7 +307,7 @@ fn fill_like(v: &Tensor, x: &Tensor) -> Result<Tensor> {
 
 /// One branch's `z`: the recorded output itself, or computed (a whole batch, or one
 /// sample's `[1, ...]` when it is the same for every sample).
-enum ZPart {
+pub(super) enum ZPart {
     Recorded,
     Computed(Tensor),
 }
@@ -363,10 +363,10 @@ impl Affine<'_> {
 
 /// A branch that contributes to a layer's relevance: its modified input and weight
 /// (`None` when either is all zeros: then z is its bias alone), and its bias.
-struct LiveBranch {
+pub(super) struct LiveBranch {
     xw: Option<(Tensor, Tensor)>,
-    b: Option<Tensor>,
-    sign: f32,
+    pub(super) b: Option<Tensor>,
+    pub(super) sign: f32,
     unmodified: bool,
     /// The input is the same for every sample (a fill).
     same_input: bool,
@@ -395,7 +395,7 @@ fn add_to(total: &mut Option<Tensor>, contribution: Tensor) -> Result<()> {
 
 impl Group {
     /// Step 1: the modified input, weight and bias of every branch that can contribute.
-    fn live_branches(&self, layer: &Affine) -> Result<Vec<LiveBranch>> {
+    pub(super) fn live_branches(&self, layer: &Affine) -> Result<Vec<LiveBranch>> {
         let mut live = Vec::new();
         for br in &self.branches {
             let b = layer.b.and_then(|b| br.bias.apply(b));
@@ -433,7 +433,7 @@ impl Group {
     /// output: no second forward pass). A branch whose z is the same for every sample (a
     /// ZBox bound, a bias alone) keeps one sample's z, shape `[1, ...]`: writing it out for
     /// every sample cost more than the rest of a first-layer ZBox.
-    fn z_parts(layer: &Affine, live: &[LiveBranch]) -> Result<Vec<(f32, ZPart)>> {
+    pub(super) fn z_parts(layer: &Affine, live: &[LiveBranch]) -> Result<Vec<(f32, ZPart)>> {
         let n = layer.x.shape()[0];
         let mut parts = Vec::with_capacity(live.len());
         for br in live {
@@ -551,6 +551,10 @@ impl Group {
 impl Rule for BasicRule {
     fn name(&self) -> String {
         self.name.clone()
+    }
+
+    fn absorbed(&self, tape: &Tape, id: NodeId, signal: &Tensor) -> Result<Option<Vec<f64>>> {
+        BasicRule::absorbed(self, tape, id, signal).map(Some)
     }
 
     fn backward(&self, tape: &Tape, id: NodeId, signal: &Tensor) -> Result<Vec<Option<Tensor>>> {

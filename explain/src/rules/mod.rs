@@ -5,6 +5,7 @@
 //! [`Elementwise`] (shifts and scales by constants) and [`Gradient`] (max pooling, reshapes,
 //! concatenation, padding).
 
+mod absorbed;
 mod affine;
 mod bounds;
 mod family;

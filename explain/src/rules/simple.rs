@@ -48,6 +48,20 @@ impl Rule for Elementwise {
         "elementwise".into()
     }
 
+    fn absorbed(&self, tape: &Tape, id: NodeId, signal: &Tensor) -> Result<Option<Vec<f64>>> {
+        let node = tape.node(id)?;
+        let computed = node
+            .op
+            .inputs()
+            .iter()
+            .filter(|&&i| tape.nodes()[i].tracks())
+            .count();
+        match (&node.op, computed) {
+            (Op::Add(..), 2) => Norm.absorbed(tape, id, signal),
+            _ => Ok(None),
+        }
+    }
+
     fn backward(&self, tape: &Tape, id: NodeId, signal: &Tensor) -> Result<Vec<Option<Tensor>>> {
         let node = tape.node(id)?;
         let inputs = node.op.inputs();
@@ -112,6 +126,14 @@ impl Norm {
 impl Rule for Norm {
     fn name(&self) -> String {
         "norm".into()
+    }
+
+    /// The inputs share `s . z` with `s = R / stab(z)`: the stabiliser keeps `R - s . z`.
+    fn absorbed(&self, tape: &Tape, id: NodeId, signal: &Tensor) -> Result<Option<Vec<f64>>> {
+        let z = &tape.node(id)?.value;
+        let s = signal.div(&stabilize(z, STABILIZER))?;
+        let lost = signal.sub(&s.mul(z)?)?;
+        Ok(Some(crate::audit::per_sample_sums(&lost)))
     }
 
     fn backward(&self, tape: &Tape, id: NodeId, signal: &Tensor) -> Result<Vec<Option<Tensor>>> {
