@@ -288,3 +288,24 @@ pub(crate) fn onnx_small() -> Vec<u8> {
     pb_bytes(&mut graph, 12, &value_info("y", &[batch, two]));
     onnx_model(&graph)
 }
+
+/// A model whose graph holds the given (field, body) sub-messages.
+pub(crate) fn onnx_graph_of(fields: &[(u64, Vec<u8>)]) -> Vec<u8> {
+    let mut graph = Vec::new();
+    for (field, body) in fields {
+        pb_bytes(&mut graph, *field, body);
+    }
+    onnx_model(&graph)
+}
+
+/// A FLOAT tensor of shape [2] whose data `field` declares `len` bytes; 3 follow.
+pub(crate) fn onnx_declaring(name: &str, field: u64, len: u64) -> Vec<u8> {
+    let mut t = Vec::new();
+    pb_int(&mut t, 1, 2);
+    pb_int(&mut t, 2, 1);
+    pb_bytes(&mut t, 8, name.as_bytes());
+    pb_varint(&mut t, field << 3 | 2);
+    pb_varint(&mut t, len);
+    t.extend_from_slice(&[1, 2, 3]);
+    t
+}

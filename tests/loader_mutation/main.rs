@@ -26,3 +26,4 @@ mod files;
 mod fuzz_driver;
 mod loaders;
 mod mutate;
+mod onnx;

@@ -52,7 +52,7 @@ fn child(msg: Msg, field: u64) -> Child {
         (Msg::Model, 8) => m(Msg::Opset),
         (Msg::Graph, 1) => m(Msg::Node),
         (Msg::Graph, 5) => m(Msg::Tensor),
-        (Msg::Graph, 11 | 12 | 13) => m(Msg::ValueInfo),
+        (Msg::Graph, 11..=13) => m(Msg::ValueInfo),
         (Msg::Node, 1 | 2) => Element,
         (Msg::Node, 5) => m(Msg::Attr),
         (Msg::Attr, 5 | 10) => m(Msg::Tensor),

@@ -7,6 +7,7 @@
 
 use super::proto::StringStringEntryProto;
 use relprop_nn::io::IoError;
+use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
@@ -99,17 +100,18 @@ impl External {
     ) -> Result<Vec<u8>, IoError> {
         let loc = parse_entries(entries, what)?;
         let path = self.resolve(loc.location, what)?;
-        if !self.files.contains_key(&path) {
-            let file = open_regular(&path, what)?;
-            let len = file
-                .metadata()
-                .map_err(|e| IoError::os(&path, &format!("{what}: reading external data"), &e))?
-                .len();
-            self.files
-                .insert(path.clone(), DataFile { file, len, read: 0 });
-        }
-        let Some(data) = self.files.get_mut(&path) else {
-            return Err(IoError::malformed(what, "external data file vanished"));
+        let data = match self.files.entry(path.clone()) {
+            Entry::Occupied(e) => e.into_mut(),
+            Entry::Vacant(e) => {
+                let file = open_regular(&path, what)?;
+                let len = file
+                    .metadata()
+                    .map_err(|err| {
+                        IoError::os(&path, &format!("{what}: reading external data"), &err)
+                    })?
+                    .len();
+                e.insert(DataFile { file, len, read: 0 })
+            }
         };
         let part = format!("{what} external data `{}`", loc.location);
         if loc.offset > data.len {
