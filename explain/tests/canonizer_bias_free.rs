@@ -179,8 +179,7 @@ fn training_mode_batchnorm_still_cannot_be_folded() {
     model.forward(&mut tape, x, Mode::Train).unwrap();
     let err = BatchNormFold
         .apply(&tape)
-        .err()
-        .expect("must fail")
+        .expect_err("must fail")
         .to_string();
     assert!(
         err.contains("batchnorm-fold") && err.contains("bn1") && err.contains("training"),
@@ -211,8 +210,7 @@ fn a_layer_recorded_in_between_is_refused_not_reordered() {
     tape.add(y, b).unwrap();
     let err = BatchNormFold
         .apply(&tape)
-        .err()
-        .expect("must fail")
+        .expect_err("must fail")
         .to_string();
     assert!(err.contains("bn") && err.contains("conv2d (b)"), "{err}");
 }
@@ -233,8 +231,7 @@ fn shared_layer_output_is_refused() {
     tape.add(y, c).unwrap();
     let err = BatchNormFold
         .apply(&tape)
-        .err()
-        .expect("must fail")
+        .expect_err("must fail")
         .to_string();
     assert!(err.contains("shared"), "{err}");
 }
