@@ -32,5 +32,5 @@ pub use gradcheck::{gradcheck, GradcheckOptions, GradcheckReport};
 pub use rng::Rng;
 pub use tape::custom::CustomOp;
 pub use tape::op::{NormStats, Op};
-pub use tape::{vjp, Derivative, Exact, Node, NodeId, Rule, RuleSet, Saved, Signals, Tape};
+pub use tape::{vjp, Derivative, Edit, Exact, Node, NodeId, Rule, RuleSet, Saved, Signals, Tape};
 pub use tensor::{numel, Conv2dSpec, Pool2dSpec, Tensor};

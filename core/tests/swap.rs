@@ -116,3 +116,48 @@ fn rerun_with_reevaluates_only_dependent_nodes() -> Result<()> {
     );
     Ok(())
 }
+
+#[test]
+fn edit_turns_a_node_into_a_constant_and_moves_a_label() -> Result<()> {
+    use relprop_core::{Edit, Op};
+    let mut tape = Tape::new();
+    let x = tape.leaf(t(&[1.0, 2.0], &[1, 2]));
+    let w = tape.param(t(&[1.0, 1.0, 1.0, -1.0], &[2, 2]), "w");
+    let h = tape.linear(x, w, None)?; // [3, -1]
+    tape.set_label(h, "layer")?;
+    let y = tape.relu(h)?; // [3, 0]
+    let s = tape.sum(y, &[1], false)?; // 3
+                                       // `h` becomes a bias `[2]` and `y` the layer with that bias: same ids, new values.
+    let edited = tape.edit(&[
+        Edit::Constant(h, t(&[-1.0, 4.0], &[2])),
+        Edit::Op(y, Op::Linear { x, w, b: Some(h) }),
+        Edit::Label(h, None),
+        Edit::Label(y, Some("layer".into())),
+    ])?;
+    assert_eq!(edited.len(), tape.len());
+    assert!(matches!(
+        edited.node(h)?.op,
+        Op::Leaf {
+            requires_grad: false
+        }
+    ));
+    assert!(!edited.node(h)?.tracks());
+    assert_eq!(edited.value(y)?.data(), &[2.0, 3.0]);
+    assert_eq!(edited.value(s)?.data(), &[5.0]);
+    assert_eq!(edited.find("layer"), Some(y));
+    // The constant receives no signal; the weight still does.
+    let g = edited.grad(s)?;
+    assert!(g.all()[h].is_none());
+    assert_eq!(g.all()[w].as_ref().unwrap().data(), &[1.0, 2.0, 1.0, 2.0]);
+    // Reading a later node, or leaving a consumer that cannot take the new shape, fails.
+    assert!(tape.edit(&[Edit::Op(h, Op::Relu(y))]).is_err());
+    assert!(tape
+        .edit(&[Edit::Constant(x, t(&[1.0, 2.0, 3.0], &[1, 3]))])
+        .is_err());
+    assert_eq!(
+        tape.value(y)?.data(),
+        &[3.0, 0.0],
+        "the original tape is untouched"
+    );
+    Ok(())
+}

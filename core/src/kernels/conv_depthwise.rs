@@ -2,22 +2,48 @@
 //! loops over the kernel taps. With one input channel a group's im2col matrix has only
 //! `kh * kw` rows, so an im2col + GEMM would spend its time laying data out and packing
 //! tiny operands; here each tap is one scaled, strided row update per output row.
+//!
+//! Groups are independent, so a large enough sample that is not already one task of an
+//! outer split (a batch of one) is split across threads by groups: each group's outputs,
+//! input gradient and weight gradient are written by one task alone, in the same order as
+//! serially, so the bits do not depend on the number of threads.
 
 use super::conv_general::{span, GeneralGeom};
+use super::split::{as_task, may_split};
+use rayon::prelude::*;
 
-/// Calls `f(oc, c, tap, oh, (lo, hi), src)` for every output channel `oc` (reading input
-/// channel `c`), kernel tap `tap = ki * kw + kj` and output row `oh` whose input row is in
-/// bounds: output columns `lo..hi` of that row read the input plane from offset `src` on,
-/// every `stride[1]`-th value.
-fn for_each_tap(
+/// Multiply-adds from which one sample is split across threads by groups; below it waking
+/// the pool costs more than it saves.
+const PAR_MIN_WORK: usize = 1 << 18;
+
+/// Runs `f(group, chunk)` for every group's chunk of `data` (`chunk` floats each), over
+/// threads when the sample is worth splitting and splitting is allowed here.
+fn per_group(
     g: &GeneralGeom,
-    mut f: impl FnMut(usize, usize, usize, usize, (usize, usize), usize),
+    data: &mut [f32],
+    chunk: usize,
+    f: impl Fn(usize, &mut [f32]) + Sync + Send,
 ) {
+    let work = g.c_out * g.kh * g.kw * g.p_dim();
+    let data = &mut data[..g.groups * chunk];
+    if g.groups > 1 && chunk > 0 && work >= PAR_MIN_WORK && may_split() {
+        let chunks = data.par_chunks_mut(chunk).enumerate();
+        chunks.for_each(|(gi, c)| as_task(|| f(gi, c)));
+    } else if chunk > 0 {
+        data.chunks_mut(chunk)
+            .enumerate()
+            .for_each(|(gi, c)| f(gi, c));
+    }
+}
+
+/// Calls `f(j, tap, oh, (lo, hi), src)` for the `j`-th output channel of group `gi`,
+/// kernel tap `tap = ki * kw + kj` and output row `oh` whose input row is in bounds:
+/// output columns `lo..hi` of that row read the group's input plane from offset `src`
+/// on, every `stride[1]`-th value.
+fn for_each_tap(g: &GeneralGeom, mut f: impl FnMut(usize, usize, usize, (usize, usize), usize)) {
     let (oh_n, ow_n) = (g.out_h(), g.out_w());
     let ([sh, sw], [dh, dwl], [pt, pl]) = (g.stride, g.dilation, g.pad_start);
-    let mult = g.c_out_g();
-    for oc in 0..g.c_out {
-        let c = oc / mult;
+    for j in 0..g.c_out_g() {
         for ki in 0..g.kh {
             let (oh_lo, oh_hi) = span(oh_n, g.h, ki * dh, sh, pt);
             for kj in 0..g.kw {
@@ -29,7 +55,7 @@ fn for_each_tap(
                     // In bounds by construction of the spans.
                     let ih = oh * sh + ki * dh - pt;
                     let src = ih * g.w + lo * sw + kj * dwl - pl;
-                    f(oc, c, ki * g.kw + kj, oh, (lo, hi), src);
+                    f(j, ki * g.kw + kj, oh, (lo, hi), src);
                 }
             }
         }
@@ -39,31 +65,46 @@ fn for_each_tap(
 /// `out_n += conv(x_n, w)` for one sample.
 pub(super) fn forward_add(g: &GeneralGeom, x_n: &[f32], w: &[f32], out_n: &mut [f32]) {
     let (hw, p, ow_n, khw, sw) = (g.h * g.w, g.p_dim(), g.out_w(), g.kh * g.kw, g.stride[1]);
-    for_each_tap(g, |oc, c, tap, oh, (lo, hi), src| {
-        let wv = w[oc * khw + tap];
-        let dst = &mut out_n[oc * p + oh * ow_n..][lo..hi];
-        let xs = x_n[c * hw + src..].iter().step_by(sw);
-        dst.iter_mut().zip(xs).for_each(|(d, x)| *d += wv * x);
+    let mult = g.c_out_g();
+    per_group(g, out_n, mult * p, |gi, out_g| {
+        let x_g = &x_n[gi * hw..(gi + 1) * hw];
+        let w_g = &w[gi * mult * khw..(gi + 1) * mult * khw];
+        for_each_tap(g, |j, tap, oh, (lo, hi), src| {
+            let wv = w_g[j * khw + tap];
+            let dst = &mut out_g[j * p + oh * ow_n..][lo..hi];
+            let xs = x_g[src..].iter().step_by(sw);
+            dst.iter_mut().zip(xs).for_each(|(d, x)| *d += wv * x);
+        });
     });
 }
 
 /// `gx_n += J_w^T(go_n)` for one sample.
 pub(super) fn input_vjp_add(g: &GeneralGeom, go_n: &[f32], w: &[f32], gx_n: &mut [f32]) {
     let (hw, p, ow_n, khw, sw) = (g.h * g.w, g.p_dim(), g.out_w(), g.kh * g.kw, g.stride[1]);
-    for_each_tap(g, |oc, c, tap, oh, (lo, hi), src| {
-        let wv = w[oc * khw + tap];
-        let gos = &go_n[oc * p + oh * ow_n..][lo..hi];
-        let dst = gx_n[c * hw + src..].iter_mut().step_by(sw);
-        dst.zip(gos).for_each(|(d, go)| *d += wv * go);
+    let mult = g.c_out_g();
+    per_group(g, gx_n, hw, |gi, gx_g| {
+        let go_g = &go_n[gi * mult * p..(gi + 1) * mult * p];
+        let w_g = &w[gi * mult * khw..(gi + 1) * mult * khw];
+        for_each_tap(g, |j, tap, oh, (lo, hi), src| {
+            let wv = w_g[j * khw + tap];
+            let gos = &go_g[j * p + oh * ow_n..][lo..hi];
+            let dst = gx_g[src..].iter_mut().step_by(sw);
+            dst.zip(gos).for_each(|(d, go)| *d += wv * go);
+        });
     });
 }
 
 /// `gw += ` one sample's weight gradient.
 pub(super) fn weight_grad_add(g: &GeneralGeom, x_n: &[f32], go_n: &[f32], gw: &mut [f32]) {
     let (hw, p, ow_n, khw, sw) = (g.h * g.w, g.p_dim(), g.out_w(), g.kh * g.kw, g.stride[1]);
-    for_each_tap(g, |oc, c, tap, oh, (lo, hi), src| {
-        let gos = &go_n[oc * p + oh * ow_n..][lo..hi];
-        let xs = x_n[c * hw + src..].iter().step_by(sw);
-        gw[oc * khw + tap] += gos.iter().zip(xs).map(|(go, x)| go * x).sum::<f32>();
+    let mult = g.c_out_g();
+    per_group(g, gw, mult * khw, |gi, gw_g| {
+        let x_g = &x_n[gi * hw..(gi + 1) * hw];
+        let go_g = &go_n[gi * mult * p..(gi + 1) * mult * p];
+        for_each_tap(g, |j, tap, oh, (lo, hi), src| {
+            let gos = &go_g[j * p + oh * ow_n..][lo..hi];
+            let xs = x_g[src..].iter().step_by(sw);
+            gw_g[j * khw + tap] += gos.iter().zip(xs).map(|(go, x)| go * x).sum::<f32>();
+        });
     });
 }

@@ -362,6 +362,46 @@ fn depthwise_grouped_and_dilated_layers() {
             8,
         );
     }
+    // Single depthwise samples large enough to be split across threads by groups.
+    check(
+        &geom(
+            1,
+            (32, 32, 32),
+            [56, 56],
+            [3, 3],
+            [1, 1],
+            [1, 1],
+            [1, 1],
+            [1, 1],
+        ),
+        10,
+    );
+    check(
+        &geom(
+            1,
+            (24, 48, 24),
+            [40, 37],
+            [3, 3],
+            [2, 2],
+            [0, 0],
+            [1, 1],
+            [1, 1],
+        ),
+        11,
+    );
+    check_fused(
+        &geom(
+            1,
+            (32, 32, 32),
+            [56, 56],
+            [3, 3],
+            [1, 1],
+            [1, 1],
+            [1, 1],
+            [1, 1],
+        ),
+        12,
+    );
     // Large enough for the GEMMs of a single sample to split themselves.
     check(
         &geom(
@@ -413,4 +453,47 @@ fn general_path_agrees_with_the_plain_kernels_on_plain_geometries() {
             .plain()
             .is_none()
     );
+}
+
+#[test]
+fn split_samples_give_the_bits_of_serial_ones() {
+    // Inside a task nothing splits; outside, a large sample may be split by groups (or its
+    // GEMMs by blocks): each output is still summed in the same order.
+    use super::split::as_task;
+    for g in [
+        geom(
+            1,
+            (32, 32, 32),
+            [56, 56],
+            [3, 3],
+            [1, 1],
+            [1, 1],
+            [1, 1],
+            [1, 1],
+        ),
+        geom(
+            1,
+            (24, 48, 24),
+            [40, 37],
+            [3, 3],
+            [2, 2],
+            [0, 0],
+            [1, 1],
+            [1, 1],
+        ),
+    ] {
+        let x = fill(x_len(&g), 1);
+        let w = fill(w_len(&g), 2);
+        let go = fill(o_len(&g), 3);
+        let run = || {
+            let mut out = vec![0.0; o_len(&g)];
+            forward(&g, &x, &w, None, &mut out);
+            let mut gx = vec![0.0; x.len()];
+            backward_input(&g, &go, &w, &mut gx);
+            let (mut gw, mut gb) = (vec![0.0; w.len()], vec![0.0; g.c_out]);
+            backward_weight(&g, &x, &go, &mut gw, &mut gb);
+            (out, gx, gw, gb)
+        };
+        assert_eq!(run(), as_task(run), "{g:?}");
+    }
 }

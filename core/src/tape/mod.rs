@@ -9,9 +9,11 @@ pub mod custom;
 mod derivative;
 mod forward;
 pub mod op;
+mod rewrite;
 
 pub use backward::{Derivative, Exact, Rule, RuleSet, Signals};
 pub use derivative::vjp;
+pub use rewrite::Edit;
 
 use crate::error::{Error, Result};
 use crate::tensor::{Conv2dSpec, Pool2dSpec, Tensor};
@@ -187,55 +189,6 @@ impl Tape {
             tracks,
         });
         Ok(self.nodes.len() - 1)
-    }
-
-    /// A copy of this tape in which some leaves hold other values, and every node that
-    /// depends on them is evaluated again ("what if this layer's weights were different?").
-    /// Nodes that do not depend on a replaced leaf share their values with this tape.
-    pub fn rerun_with(&self, leaves: &[(NodeId, Tensor)]) -> Result<Tape> {
-        self.rewrite(leaves, &[])
-    }
-
-    /// Like [`Tape::rerun_with`], and also replaces the ops of some nodes (same ids, inputs
-    /// recorded earlier): how canonizers fold one layer into another after recording.
-    pub fn rewrite(&self, leaves: &[(NodeId, Tensor)], ops: &[(NodeId, Op)]) -> Result<Tape> {
-        let mut out = self.clone();
-        let mut changed = vec![false; self.nodes.len()];
-        for (id, value) in leaves {
-            let node = self.node(*id)?;
-            if !matches!(node.op, Op::Leaf { .. }) || node.value.shape() != value.shape() {
-                return Err(Error::shape(
-                    "rewrite",
-                    &[node.value.shape(), value.shape()],
-                    format!("node {id} must be a leaf and keep its shape"),
-                ));
-            }
-            out.nodes[*id].value = value.clone();
-            changed[*id] = true;
-        }
-        for (id, op) in ops {
-            self.node(*id)?;
-            if matches!(op, Op::Leaf { .. }) || op.inputs().iter().any(|&i| i >= *id) {
-                return Err(Error::invalid(
-                    "rewrite",
-                    format!("node {id} may only read nodes recorded before it"),
-                ));
-            }
-            out.nodes[*id].op = op.clone();
-            changed[*id] = true;
-        }
-        for id in 0..out.nodes.len() {
-            let dirty = changed[id] && !matches!(out.nodes[id].op, Op::Leaf { .. });
-            if dirty || out.nodes[id].op.inputs().iter().any(|&i| changed[i]) {
-                let (value, saved) = forward::eval(&out, &out.nodes[id].op)?;
-                let inputs = out.nodes[id].op.inputs();
-                out.nodes[id].tracks = inputs.iter().any(|&i| out.nodes[i].tracks);
-                out.nodes[id].value = value;
-                out.nodes[id].saved = saved;
-                changed[id] = true;
-            }
-        }
-        Ok(out)
     }
 
     /// `a + b` (broadcasting).

@@ -105,7 +105,7 @@ pub(crate) fn conv_geom(
     if groups == 0 {
         return Err(Error::invalid(op, "groups must be at least 1"));
     }
-    if c_in % groups != 0 || c_out % groups != 0 {
+    if !c_in.is_multiple_of(groups) || !c_out.is_multiple_of(groups) {
         return fail(format!(
             "{groups} groups must divide the {c_in} input and {c_out} output channels"
         ));

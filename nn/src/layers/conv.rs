@@ -59,7 +59,10 @@ impl Conv2d {
         rng: &mut Rng,
     ) -> Result<Self> {
         let groups = spec.groups;
-        if groups == 0 || in_channels % groups != 0 || out_channels % groups != 0 {
+        if groups == 0
+            || !in_channels.is_multiple_of(groups)
+            || !out_channels.is_multiple_of(groups)
+        {
             return Err(Error::invalid(
                 "Conv2d",
                 format!(
@@ -96,7 +99,7 @@ impl Conv2d {
             bias,
         )?;
         let (out, groups) = (weight.value.shape()[0], spec.groups);
-        if groups == 0 || out % groups != 0 {
+        if groups == 0 || !out.is_multiple_of(groups) {
             return Err(Error::shape(
                 "Conv2d",
                 &[weight.value.shape()],
