@@ -178,8 +178,12 @@ fn im2col(g: &GeneralGeom, x_g: &[f32], cols: &mut [f32]) {
     cols.fill(0.0);
     for_each_tap_row(g, |row, oh, at, (lo, hi), iw| {
         let dst = &mut cols[row * p + oh * ow_n..][lo..hi];
-        let src = x_g[at + iw..].iter().step_by(sw);
-        dst.iter_mut().zip(src).for_each(|(d, s)| *d = *s);
+        if sw == 1 {
+            dst.copy_from_slice(&x_g[at + iw..at + iw + dst.len()]);
+        } else {
+            let src = x_g[at + iw..].iter().step_by(sw);
+            dst.iter_mut().zip(src).for_each(|(d, s)| *d = *s);
+        }
     });
 }
 
@@ -188,8 +192,13 @@ fn col2im_add(g: &GeneralGeom, cols: &[f32], gx_g: &mut [f32]) {
     let (p, ow_n, sw) = (g.p_dim(), g.out_w(), g.stride[1]);
     for_each_tap_row(g, |row, oh, at, (lo, hi), iw| {
         let src = &cols[row * p + oh * ow_n..][lo..hi];
-        let dst = gx_g[at + iw..].iter_mut().step_by(sw);
-        dst.zip(src).for_each(|(d, s)| *d += *s);
+        if sw == 1 {
+            let dst = &mut gx_g[at + iw..at + iw + src.len()];
+            dst.iter_mut().zip(src).for_each(|(d, s)| *d += *s);
+        } else {
+            let dst = gx_g[at + iw..].iter_mut().step_by(sw);
+            dst.zip(src).for_each(|(d, s)| *d += *s);
+        }
     });
 }
 

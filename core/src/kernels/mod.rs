@@ -1,5 +1,5 @@
 //! Numeric kernels on plain `f32` slices: contiguous, row-major, images in
-//! NCHW layout, convolution weights as `[c_out, c_in, kh, kw]`, and
+//! NCHW layout, convolution weights as `[c_out, c_in / groups, kh, kw]`, and
 //! convolution meaning cross-correlation (as in PyTorch).
 //!
 //! - [`gemm`]: matrix multiply (a checked wrapper around

@@ -138,11 +138,11 @@ pub enum Op {
     Conv2d {
         /// Input `[n, c, h, w]`.
         x: NodeId,
-        /// Weight `[out, c, kh, kw]`.
+        /// Weight `[out, c / groups, kh, kw]`.
         w: NodeId,
         /// Optional bias `[out]`.
         b: Option<NodeId>,
-        /// Stride and padding.
+        /// Stride, padding, dilation and groups.
         spec: Conv2dSpec,
     },
     /// Max pooling; the winners are kept on the node for the backward pass.
