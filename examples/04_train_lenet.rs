@@ -6,7 +6,7 @@
 //! Run: `cargo run --release --example 04_train_lenet` (a few seconds per epoch).
 
 use relprop::core::{Result, Rng, Tape, Tensor};
-use relprop::nn::train::{evaluate, Targets};
+use relprop::nn::train::{evaluate, Labels};
 use relprop::nn::{Adam, Gradients, Mode, Module, Optimizer};
 use relprop::zoo::digits;
 use relprop::zoo::Architecture;
@@ -29,7 +29,7 @@ fn main() -> Result<()> {
             let mut tape = Tape::new(); // parameters are recorded as leaves that want gradients
             let input = tape.constant(x);
             let logits = model.forward(&mut tape, input, Mode::Train)?;
-            let loss = Targets::Classes(labels).loss(&mut tape, logits)?;
+            let loss = Labels::Classes(labels).loss(&mut tape, logits)?;
             last_loss = tape.value(loss)?.item()?;
 
             let signals = tape.grad(loss)?; // d loss / d every node

@@ -7,7 +7,7 @@
 
 use relprop::core::{Rng, Tensor};
 use relprop::explain::{explain, Composite, Method, Seed, Targets};
-use relprop::nn::train::{train_epoch, Targets as Labels};
+use relprop::nn::train::{train_epoch, Labels};
 use relprop::nn::{Adam, Module};
 use relprop::zoo::{digits, Architecture};
 

@@ -5,6 +5,7 @@ pub mod layers;
 pub mod loss;
 pub mod module;
 pub mod optim;
+pub mod progress;
 pub mod state;
 pub mod train;
 
@@ -16,5 +17,5 @@ pub use loss::{accuracy, cross_entropy, soft_cross_entropy};
 pub use module::{Mode, Module, Param};
 pub use optim::{cosine_lr, Adam, Gradients, Optimizer, Sgd};
 pub use train::{
-    evaluate, fit, gather_rows, predict, slice_rows, train_epoch, EpochStats, Targets, TrainConfig,
+    evaluate, fit, gather_rows, predict, slice_rows, train_epoch, EpochStats, Labels, TrainConfig,
 };

@@ -8,27 +8,26 @@
 use crate::loss::{accuracy, cross_entropy, soft_cross_entropy};
 use crate::module::{Mode, Module};
 use crate::optim::{cosine_lr, Gradients, Optimizer};
-use indicatif::{ProgressBar, ProgressStyle};
+use crate::progress::Progress;
 use relprop_core::{Error, NodeId, Result, Tape, Tensor};
 use std::fmt;
-use std::io::IsTerminal;
 use std::time::Instant;
 
-/// The targets of one batch.
+/// The labels of one batch (what training fits; explanations choose their classes with `relprop_explain::Targets`).
 #[derive(Clone, Debug, PartialEq)]
-pub enum Targets {
+pub enum Labels {
     /// One class index per sample (hard labels).
     Classes(Vec<usize>),
     /// One probability distribution per sample, `[n, classes]` (soft labels).
     Soft(Tensor),
 }
 
-impl Targets {
+impl Labels {
     /// Number of samples.
     pub fn len(&self) -> usize {
         match self {
-            Targets::Classes(c) => c.len(),
-            Targets::Soft(t) => t.shape().first().copied().unwrap_or(0),
+            Labels::Classes(c) => c.len(),
+            Labels::Soft(t) => t.shape().first().copied().unwrap_or(0),
         }
     }
 
@@ -40,16 +39,16 @@ impl Targets {
     /// The class of each sample (the most probable one for soft targets).
     pub fn classes(&self) -> Result<Vec<usize>> {
         match self {
-            Targets::Classes(c) => Ok(c.clone()),
-            Targets::Soft(t) => t.argmax(1),
+            Labels::Classes(c) => Ok(c.clone()),
+            Labels::Soft(t) => t.argmax(1),
         }
     }
 
     /// Records the matching cross-entropy of `logits` on the tape.
     pub fn loss(&self, tape: &mut Tape, logits: NodeId) -> Result<NodeId> {
         match self {
-            Targets::Classes(c) => cross_entropy(tape, logits, c),
-            Targets::Soft(t) => soft_cross_entropy(tape, logits, t),
+            Labels::Classes(c) => cross_entropy(tape, logits, c),
+            Labels::Soft(t) => soft_cross_entropy(tape, logits, t),
         }
     }
 }
@@ -121,36 +120,20 @@ impl fmt::Display for EpochStats {
     }
 }
 
-/// A progress bar on stderr, hidden when `quiet` or when stderr is not a terminal.
-fn progress_bar(len: Option<usize>, quiet: bool) -> ProgressBar {
-    if quiet || !std::io::stderr().is_terminal() {
-        return ProgressBar::hidden();
-    }
-    let pb = match len {
-        Some(n) => ProgressBar::new(n as u64),
-        None => ProgressBar::new_spinner(),
-    };
-    let template = "{bar:30} {pos}/{len} {msg} [{elapsed_precise}<{eta_precise}]";
-    if let Ok(style) = ProgressStyle::with_template(template) {
-        pb.set_style(style);
-    }
-    pb
-}
-
 /// One pass over `batches`: for each, a training-mode forward on a fresh tape, the
-/// cross-entropy for its [`Targets`], the gradients, BatchNorm running statistics, and
+/// cross-entropy for its [`Labels`], the gradients, BatchNorm running statistics, and
 /// one optimizer step. Fails on an empty epoch, or on a non-finite loss (with the batch
 /// index, so a diverging run stops where it diverged).
 pub fn train_epoch(
     model: &mut dyn Module,
     opt: &mut dyn Optimizer,
-    batches: impl IntoIterator<Item = (Tensor, Targets)>,
+    batches: impl IntoIterator<Item = (Tensor, Labels)>,
     quiet: bool,
 ) -> Result<EpochStats> {
     let start = Instant::now();
     let batches = batches.into_iter();
     let (lo, hi) = batches.size_hint();
-    let pb = progress_bar(hi.filter(|&h| h == lo), quiet);
+    let pb = Progress::new(hi.filter(|&h| h == lo), quiet, "");
     let (mut loss_sum, mut hits, mut samples) = (0.0f64, 0.0f64, 0usize);
     for (step, (inputs, targets)) in batches.enumerate() {
         let n = targets.len();
@@ -176,14 +159,16 @@ pub fn train_epoch(
         loss_sum += loss as f64 * n as f64;
         hits += acc as f64 * n as f64;
         samples += n;
-        pb.inc(1);
-        pb.set_message(format!(
-            "loss {:.4} acc {:.2}%",
-            loss_sum / samples.max(1) as f64,
-            100.0 * hits / samples.max(1) as f64
-        ));
+        pb.inc();
+        pb.set_message(|| {
+            format!(
+                "loss {:.4} acc {:.2}%",
+                loss_sum / samples.max(1) as f64,
+                100.0 * hits / samples.max(1) as f64
+            )
+        });
     }
-    pb.finish_and_clear();
+    pb.finish();
     if samples == 0 {
         return Err(Error::invalid("train_epoch", "the epoch had no samples"));
     }
@@ -207,7 +192,7 @@ pub fn fit<F, I>(
 ) -> Result<Vec<EpochStats>>
 where
     F: FnMut(usize) -> I,
-    I: IntoIterator<Item = (Tensor, Targets)>,
+    I: IntoIterator<Item = (Tensor, Labels)>,
 {
     let mut history = Vec::with_capacity(cfg.epochs);
     for epoch in 0..cfg.epochs {

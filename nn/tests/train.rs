@@ -3,8 +3,8 @@
 use relprop_core::{Conv2dSpec, Rng, Tape, Tensor};
 use relprop_nn::{
     cross_entropy, evaluate, fit, gather_rows, predict, slice_rows, train_epoch, Adam, BatchNorm2d,
-    Conv2d, Dropout, GlobalAvgPool, Linear, Mode, Module, Optimizer, Relu, Sequential, Sgd,
-    Targets, TrainConfig,
+    Conv2d, Dropout, GlobalAvgPool, Labels, Linear, Mode, Module, Optimizer, Relu, Sequential, Sgd,
+    TrainConfig,
 };
 
 fn mlp(seed: u64) -> Sequential {
@@ -33,7 +33,7 @@ fn loss_of(model: &dyn Module, x: &Tensor, y: &[usize]) -> f32 {
 fn train(model: &mut Sequential, opt: &mut dyn Optimizer, steps: usize) -> (f32, f32) {
     let (x, y) = data();
     let before = loss_of(model, &x, &y);
-    let batches = std::iter::repeat_with(|| (x.clone(), Targets::Classes(y.clone()))).take(steps);
+    let batches = std::iter::repeat_with(|| (x.clone(), Labels::Classes(y.clone()))).take(steps);
     let stats = train_epoch(model, opt, batches, true).unwrap();
     assert_eq!(stats.samples, 16 * steps);
     assert!(stats.loss.is_finite() && stats.seconds >= 0.0);
@@ -69,10 +69,10 @@ fn soft_targets_train_too() {
     let soft = Tensor::from_vec(onehot, &[16, 4]).unwrap();
     let before = loss_of(&model, &x, &y);
     let mut opt = Adam::new(1e-2);
-    let batches = (0..50).map(|_| (x.clone(), Targets::Soft(soft.clone())));
+    let batches = (0..50).map(|_| (x.clone(), Labels::Soft(soft.clone())));
     train_epoch(&mut model, &mut opt, batches, true).unwrap();
     assert!(loss_of(&model, &x, &y) * 3.0 < before);
-    assert_eq!(Targets::Soft(soft).classes().unwrap(), y);
+    assert_eq!(Labels::Soft(soft).classes().unwrap(), y);
 }
 
 #[test]
@@ -118,7 +118,7 @@ fn fit_runs_epochs_with_a_cosine_schedule_and_a_conv_net() {
             .map(|idx| {
                 let xb = gather_rows(&x, idx).unwrap();
                 let yb = idx.iter().map(|&i| y[i]).collect();
-                (xb, Targets::Classes(yb))
+                (xb, Labels::Classes(yb))
             })
             .collect::<Vec<_>>()
     })
@@ -159,6 +159,6 @@ fn predict_is_independent_of_batch_size_and_helpers_slice_rows() {
 fn an_empty_epoch_is_an_error() {
     let mut model = mlp(6);
     let mut opt = Adam::new(1e-3);
-    let none: Vec<(Tensor, Targets)> = Vec::new();
+    let none: Vec<(Tensor, Labels)> = Vec::new();
     assert!(train_epoch(&mut model, &mut opt, none, true).is_err());
 }

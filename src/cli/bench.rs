@@ -5,7 +5,7 @@ use super::error::{CliError, CliResult};
 use super::models::architecture;
 use relprop::core::{Result, Tape, Tensor};
 use relprop::explain::{explain, Composite, Method, Seed, Targets};
-use relprop::nn::train::Targets as Labels;
+use relprop::nn::train::Labels;
 use relprop::nn::{Adam, Gradients, Mode, Module, Optimizer};
 use relprop::zoo::pretrained;
 use std::io::Write;

@@ -1,7 +1,7 @@
 //! `relprop demo`: the one-minute tour, from embedded weights and bundled digits only.
 
 use super::error::{CliError, CliResult};
-use super::eval::{print_discrimination, progress};
+use super::eval::print_discrimination;
 use relprop::core::{Error, Tensor};
 use relprop::evaluation::{discrimination, method};
 use relprop::explain::heatmap::{Cell, ColorMap, Grid};
@@ -89,12 +89,10 @@ pub fn run(out: &Path) -> CliResult {
 
     println!();
     println!("class discrimination on 200 test composites (relprop eval discrimination for the full table):");
-    let pb = progress(200, "composites");
-    let rows = discrimination(&multi, data, 200, 1, &TABLE_METHODS, |d| {
-        pb.set_position(d as u64)
-    })
-    .map_err(|e: Error| CliError::internal(e.to_string()))?;
-    pb.finish_and_clear();
+    let pb = relprop::nn::progress::Progress::new(Some(200), false, "composites");
+    let rows = discrimination(&multi, data, 200, 1, &TABLE_METHODS, |d| pb.set_position(d))
+        .map_err(|e: Error| CliError::internal(e.to_string()))?;
+    pb.finish();
     print_discrimination(&rows);
     println!(
         "\ndone in {:.1} s; files are in {}",

@@ -1,27 +1,11 @@
 //! `relprop eval discrimination|faithfulness`: the evaluation tables of the README.
 
 use super::error::{CliError, CliResult};
-use indicatif::{ProgressBar, ProgressStyle};
 use relprop::evaluation::{discrimination, faithfulness, DiscriminationRow, FaithfulnessRow};
 use relprop::evaluation::{DISCRIMINATION_METHODS, FAITHFULNESS_METHODS};
+use relprop::nn::progress::Progress;
 use relprop::zoo::{digits, pretrained, Architecture};
-use std::io::IsTerminal;
 use std::path::Path;
-
-/// A progress bar on stderr (hidden when stderr is not a terminal).
-pub fn progress(len: usize, what: &str) -> ProgressBar {
-    if !std::io::stderr().is_terminal() {
-        return ProgressBar::hidden();
-    }
-    let pb = ProgressBar::new(len as u64);
-    if let Ok(style) =
-        ProgressStyle::with_template("{msg} {bar:30} {pos}/{len} [{elapsed_precise}<{eta_precise}]")
-    {
-        pb.set_style(style);
-    }
-    pb.set_message(what.to_string());
-    pb
-}
 
 fn check_methods<'a>(methods: &'a [String], known: &[&str]) -> CliResult<Vec<&'a str>> {
     methods
@@ -79,11 +63,11 @@ pub fn run_discrimination(
         .map_err(|e| CliError::internal(e.to_string()))?;
     let data = digits::load().map_err(|e| CliError::internal(e.to_string()))?;
     println!("class discrimination: multidigit, {n} test composites (seed {seed}), both classes explained; means ± 95% CI");
-    let pb = progress(n, "composites");
+    let pb = Progress::new(Some(n), false, "composites");
     let rows = discrimination(&model, data, n, seed, &methods, |done| {
-        pb.set_position(done as u64)
+        pb.set_position(done)
     })?;
-    pb.finish_and_clear();
+    pb.finish();
     print_discrimination(&rows);
     let csv_rows = rows
         .iter()
@@ -143,11 +127,11 @@ pub fn run_faithfulness(n: usize, seed: u64, methods: &[String], csv: Option<&Pa
         relprop::evaluation::PIXELS_PER_STEP,
         relprop::evaluation::STEPS
     );
-    let pb = progress(methods.len(), "methods");
+    let pb = Progress::new(Some(methods.len()), false, "methods");
     let rows = faithfulness(&model, &x, &labels, &methods, seed, |done| {
-        pb.set_position(done as u64)
+        pb.set_position(done)
     })?;
-    pb.finish_and_clear();
+    pb.finish();
     print_faithfulness(&rows);
     let csv_rows = rows
         .iter()

@@ -10,7 +10,7 @@ use crate::composites::CompositeGenerator;
 use crate::digits::{self, Split, PIXELS, SIDE};
 use relprop_core::{Error, Result, Rng, Tensor};
 use relprop_nn::io::TrainingMeta;
-use relprop_nn::train::{predict, train_epoch, EpochStats, Targets};
+use relprop_nn::train::{predict, train_epoch, EpochStats, Labels};
 use relprop_nn::{Adam, Optimizer};
 
 /// How one architecture is trained.
@@ -87,7 +87,7 @@ pub fn train(arch: Architecture, seed: u64, epochs: Option<usize>, quiet: bool) 
     let mut history = Vec::new();
     for epoch in 0..r.epochs {
         opt.set_lr(relprop_nn::cosine_lr(r.lr, epoch, r.epochs));
-        let batches: Vec<(Tensor, Targets)> = if arch == Architecture::Multidigit {
+        let batches: Vec<(Tensor, Labels)> = if arch == Architecture::Multidigit {
             composite_batches(digits, &r, seed.wrapping_add(epoch as u64 * 7919))?
         } else {
             let mut order = train_idx.clone();
@@ -130,7 +130,7 @@ fn digit_batches(
     order: &[usize],
     r: &Recipe,
     rng: &mut Rng,
-) -> Result<Vec<(Tensor, Targets)>> {
+) -> Result<Vec<(Tensor, Labels)>> {
     let range = AffineRange::default();
     order
         .chunks(r.batch_size)
@@ -147,7 +147,7 @@ fn digit_batches(
             let labels = idx.iter().map(|&i| digits.label(i)).collect();
             Ok((
                 Tensor::from_vec(data, &[idx.len(), 1, SIDE, SIDE])?,
-                Targets::Classes(labels),
+                Labels::Classes(labels),
             ))
         })
         .collect()
@@ -158,7 +158,7 @@ fn composite_batches(
     digits: &digits::Digits,
     r: &Recipe,
     seed: u64,
-) -> Result<Vec<(Tensor, Targets)>> {
+) -> Result<Vec<(Tensor, Labels)>> {
     let mut gen = CompositeGenerator::new(digits, Split::Train, seed);
     (0..r.steps_per_epoch)
         .map(|_| {
@@ -170,10 +170,7 @@ fn composite_batches(
                     soft[i * 10 + l] = 0.5;
                 }
             }
-            Ok((
-                x,
-                Targets::Soft(Tensor::from_vec(soft, &[batch.len(), 10])?),
-            ))
+            Ok((x, Labels::Soft(Tensor::from_vec(soft, &[batch.len(), 10])?)))
         })
         .collect()
 }

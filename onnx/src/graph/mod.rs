@@ -234,3 +234,6 @@ impl Module for OnnxNet {
         out
     }
 }
+
+#[cfg(test)]
+mod tests;
