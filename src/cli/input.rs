@@ -5,7 +5,7 @@ use super::models::{load_any, AnyModel};
 use super::predict::read_input_npy;
 use clap::Args;
 use relprop::core::Tensor;
-use relprop::explain::heatmap::read_png_grey;
+use relprop::explain::heatmap::{read_png_grey, read_png_rgb};
 use relprop::nn::io::{read_npy, Array};
 use std::path::{Path, PathBuf};
 
@@ -50,10 +50,6 @@ pub fn read_input(path: &Path, model: &AnyModel) -> CliResult<Input> {
         let (batch, shape) = read_input_npy(path, want.as_deref(), model.name())?;
         return Ok(Input { batch, shape });
     }
-    let bytes =
-        std::fs::read(path).map_err(|e| CliError::input(format!("{}: {e}", path.display())))?;
-    let (grey, h, w) =
-        read_png_grey(&bytes).map_err(|e| CliError::input(format!("{}: {e}", path.display())))?;
     let Some(&[c, want_h, want_w]) = want.as_deref() else {
         return Err(CliError::input(format!(
             "{}: {} does not fix its input size, give a .npy array",
@@ -61,14 +57,26 @@ pub fn read_input(path: &Path, model: &AnyModel) -> CliResult<Input> {
             model.name()
         )));
     };
-    if (h, w) != (want_h, want_w) || c != 1 {
+    if c != 1 && c != 3 {
         return Err(CliError::input(format!(
-            "{}: the image is {w}x{h} pixels but {} takes {want_w}x{want_h} images with {c} channel(s)",
+            "{}: {} takes {c}-channel inputs; PNG input is for 1- and 3-channel models, give a .npy array",
             path.display(),
             model.name()
         )));
     }
-    let batch = Tensor::from_vec(grey, &[1, 1, h, w])?;
+    let bytes =
+        std::fs::read(path).map_err(|e| CliError::input(format!("{}: {e}", path.display())))?;
+    let read = if c == 1 { read_png_grey } else { read_png_rgb };
+    let (pixels, h, w) =
+        read(&bytes).map_err(|e| CliError::input(format!("{}: {e}", path.display())))?;
+    if (h, w) != (want_h, want_w) {
+        return Err(CliError::input(format!(
+            "{}: the image is {w}x{h} pixels but {} takes {want_w}x{want_h} images",
+            path.display(),
+            model.name()
+        )));
+    }
+    let batch = Tensor::from_vec(pixels, &[1, c, h, w])?;
     Ok(Input {
         shape: batch.shape().to_vec(),
         batch,

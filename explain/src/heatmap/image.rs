@@ -132,6 +132,18 @@ fn temp_path(path: &Path) -> PathBuf {
 /// header, before the pixel buffer is allocated. Any malformed byte string is an error,
 /// never a panic.
 pub fn read_png_grey(bytes: &[u8]) -> Result<(Vec<f32>, usize, usize), HeatmapError> {
+    read_png(bytes, 1)
+}
+
+/// Decodes a PNG into RGB planes `[3, h, w]` in `[0, 1]` (row-major per plane) with its
+/// height and width: the input of a colour model. Grey images give three equal planes;
+/// alpha is ignored; everything else as [`read_png_grey`].
+pub fn read_png_rgb(bytes: &[u8]) -> Result<(Vec<f32>, usize, usize), HeatmapError> {
+    read_png(bytes, 3)
+}
+
+/// The decoder behind [`read_png_grey`] (`planes` = 1) and [`read_png_rgb`] (3).
+fn read_png(bytes: &[u8], planes: usize) -> Result<(Vec<f32>, usize, usize), HeatmapError> {
     let decode = |e: png::DecodingError| HeatmapError::Decode(e.to_string());
     check_palette(bytes)?;
     let mut decoder = Decoder::new(bytes);
@@ -185,18 +197,29 @@ pub fn read_png_grey(bytes: &[u8]) -> Result<(Vec<f32>, usize, usize), HeatmapEr
             "the decoded frame is too short".into(),
         ));
     }
-    let mut grey = Vec::with_capacity(h * w);
-    for row in data.chunks_exact(info.line_size).take(h) {
-        for px in row[..w * stride].chunks_exact(stride) {
-            grey.push(if channels < 3 {
-                sample(px, 0)
+    let mut out = vec![0.0f32; planes * h * w];
+    for (y, row) in data.chunks_exact(info.line_size).take(h).enumerate() {
+        for (x, px) in row[..w * stride].chunks_exact(stride).enumerate() {
+            let at = y * w + x;
+            let rgb = if channels < 3 {
+                let v = sample(px, 0);
+                [v, v, v]
             } else {
-                let (r, g, b) = (sample(px, 0), sample(px, 1), sample(px, 2));
-                (0.299 * r + 0.587 * g + 0.114 * b).clamp(0.0, 1.0)
-            });
+                [sample(px, 0), sample(px, 1), sample(px, 2)]
+            };
+            if planes == 1 && channels < 3 {
+                out[at] = rgb[0]; // a grey value reads exactly as stored
+            } else if planes == 1 {
+                let [r, g, b] = rgb;
+                out[at] = (0.299 * r + 0.587 * g + 0.114 * b).clamp(0.0, 1.0);
+            } else {
+                for (c, v) in rgb.into_iter().enumerate() {
+                    out[c * h * w + at] = v;
+                }
+            }
         }
     }
-    Ok((grey, h, w))
+    Ok((out, h, w))
 }
 
 /// Walks the chunks before the image data and rejects a palette (PLTE) whose length is not
