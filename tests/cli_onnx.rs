@@ -32,28 +32,38 @@ fn info_prints_nodes_shapes_and_rules() {
     let o = relprop(&["info", model.to_str().unwrap()]);
     let out = text(&o);
     assert_eq!(o.status.code(), Some(0), "{out}");
+    // One table row per node: label, op, shape, then one rule per composite.
+    let row = |label: &str| -> Vec<String> {
+        let line = out
+            .lines()
+            .find(|l| l.starts_with(&format!("| {label} |")))
+            .unwrap_or_else(|| panic!("no row {label}: {out}"));
+        line.trim_matches('|')
+            .split('|')
+            .map(|c| c.trim().to_string())
+            .collect()
+    };
+    let rule = |label: &str, composite: &str| {
+        let k = COMPOSITE_NAMES
+            .iter()
+            .position(|c| *c == composite)
+            .unwrap();
+        row(label)[3 + k].clone()
+    };
     // The first conv: stride 2 on 32x32 gives 16 channels of 16x16.
-    assert!(out.contains("node_Conv_58  conv2d  [16, 16, 16]"), "{out}");
-    assert!(out.contains("node_cat  concat  [24, 16, 16]"), "{out}");
+    assert_eq!(row("node_Conv_58")[1..3], ["conv2d", "[16, 16, 16]"]);
+    assert_eq!(row("node_cat")[1..3], ["concat", "[24, 16, 16]"]);
     assert!(
         out.contains("input        [N, 3, 32, 32]") && out.contains("10 classes"),
         "{out}"
     );
     // Under bounded deep Taylor the first conv gets ZBox and the others ZPlus.
-    let first = out.split("node_Conv_58").nth(1).unwrap();
-    assert!(
-        first
-            .lines()
-            .any(|l| l.contains("bounded-deep-taylor") && l.contains("zbox")),
-        "{out}"
-    );
-    let later = out.split("node_Conv_60").nth(1).unwrap();
-    assert!(
-        later
-            .lines()
-            .any(|l| l.contains("bounded-deep-taylor") && l.contains("zplus")),
-        "{out}"
-    );
+    assert_eq!(rule("node_Conv_58", "bounded-deep-taylor"), "zbox");
+    assert_eq!(rule("node_Conv_60", "bounded-deep-taylor"), "zplus");
+    assert_eq!(rule("node_Conv_60", "epsilon-gamma-box"), "gamma(0.25)");
+    assert_eq!(rule("node_add", "epsilon-plus"), "elementwise");
+    assert_eq!(rule("node_sub", "epsilon-plus"), "elementwise");
+    assert_eq!(rule("n4", "epsilon-plus"), "pass");
     let resnet = relprop(&["info", fixture("small_resnet.onnx").to_str().unwrap()]);
     assert!(
         text(&resnet).contains("Softmax `node_softmax` at the output dropped"),

@@ -30,21 +30,24 @@ pub fn run(net: &OnnxNet) -> CliResult {
             Ok((*name, c.resolve(&c.canonize(&rec.tape)?)))
         })
         .collect::<relprop::core::Result<_>>()?;
-    println!("nodes (label, op, output shape per sample, then the rule of each composite)");
+    println!("nodes: label, op, output shape per sample, and the rule each composite gives it");
+    println!("| node | op | output | {} |", COMPOSITE_NAMES.join(" | "));
+    println!("|---|---|---|{}", "---|".repeat(COMPOSITE_NAMES.len()));
     for (id, node) in rec.tape.nodes().iter().enumerate() {
         let Some(label) = &node.label else { continue };
         if node.op.inputs().is_empty() {
             continue; // weights and the input
         }
+        let rules: Vec<String> = maps
+            .iter()
+            .map(|(_, map)| map.rule_name(id).unwrap_or_else(|| "derivative".into()))
+            .collect();
         println!(
-            "  {label}  {}  [{}]",
+            "| {label} | {} | [{}] | {} |",
             node.op.name(),
-            join(&node.value.shape()[1..])
+            join(&node.value.shape()[1..]),
+            rules.join(" | ")
         );
-        for (name, map) in &maps {
-            let rule = map.rule_name(id).unwrap_or_else(|| "derivative".into());
-            println!("      {name:<26} {rule}");
-        }
     }
     Ok(())
 }
