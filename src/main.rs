@@ -80,7 +80,7 @@ enum Command {
     Eval(EvalCommand),
     /// Time forward passes, gradients, explanations and training steps.
     Bench {
-        /// Models to benchmark, comma-separated.
+        /// Models to benchmark, comma-separated: zoo names or .onnx paths.
         #[arg(long, value_delimiter = ',', default_value = "lenet5,vgg_small")]
         models: Vec<String>,
         /// Batch sizes, comma-separated.

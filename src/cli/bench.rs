@@ -2,12 +2,11 @@
 //! second, for every method the issue tracker compares against PyTorch + Zennit.
 
 use super::error::{CliError, CliResult};
-use super::models::architecture;
+use super::models::load_any;
 use relprop::core::{Result, Tape, Tensor};
 use relprop::explain::{explain, Composite, Method, Seed, Targets};
 use relprop::nn::train::Labels;
 use relprop::nn::{Adam, Gradients, Mode, Module, Optimizer};
-use relprop::zoo::pretrained;
 use std::io::Write;
 use std::time::Instant;
 
@@ -45,7 +44,8 @@ fn run_once(method: &str, model: &mut dyn Module, x: &Tensor, opt: &mut Adam) ->
             let mut tape = Tape::new();
             let id = tape.constant(x.clone());
             let logits = model.forward(&mut tape, id, Mode::Train)?;
-            let labels = (0..x.shape()[0]).map(|i| i % 10).collect();
+            let classes = tape.value(logits)?.shape()[1].max(1);
+            let labels = (0..x.shape()[0]).map(|i| i % classes).collect();
             let loss = Labels::Classes(labels).loss(&mut tape, logits)?;
             let grads = Gradients::from_tape(&tape, &tape.grad(loss)?)?;
             model.update_running_stats(&tape)?;
@@ -110,16 +110,20 @@ pub fn run(
     println!("| model | method | batch | ms per batch (median) | explanations/s |");
     println!("|---|---|---:|---:|---:|");
     for name in models {
-        let arch = architecture(name)?;
-        let mut model = pretrained::load(arch).map_err(|e| CliError::internal(e.to_string()))?;
-        let [c, h, w] = arch.input_shape();
+        let mut model = load_any(name, None)?;
+        let shape = model.input_shape().ok_or_else(|| {
+            CliError::input(format!("{name}: the model does not fix its input size"))
+        })?;
+        let name = model.name().to_string();
         for &n in batches {
-            let x = Tensor::rand_uniform(&[n, c, h, w], 0.0, 1.0, n as u64);
+            let mut dims = vec![n];
+            dims.extend(&shape);
+            let x = Tensor::rand_uniform(&dims, 0.0, 1.0, n as u64);
             for method in methods {
                 let mut opt = Adam::new(1e-6);
                 let min_runs = if n >= 256 { 5 } else { 10 };
                 let ms = median_ms(min_runs, min_seconds, || {
-                    run_once(method, &mut model, &x, &mut opt)
+                    run_once(method, model.module_mut(), &x, &mut opt)
                 })?;
                 let per_second = n as f64 / (ms / 1e3);
                 println!("| {name} | {method} | {n} | {ms:.2} | {per_second:.0} |");

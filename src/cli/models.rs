@@ -67,6 +67,14 @@ impl AnyModel {
         }
     }
 
+    /// The model to train (benchmarks time a training step on any model).
+    pub fn module_mut(&mut self) -> &mut dyn Module {
+        match self {
+            AnyModel::Zoo(m) => m,
+            AnyModel::Onnx(m) => m,
+        }
+    }
+
     /// One sample's input shape `[C, H, W]`, when it is fixed.
     pub fn input_shape(&self) -> Option<Vec<usize>> {
         match self {
