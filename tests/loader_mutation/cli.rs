@@ -135,6 +135,33 @@ fn the_cli_never_panics_on_damaged_files() {
         assert_clean_exit(&o, &format!("explain with mutated checkpoint {k}"));
         runs += 2;
     }
+    // ONNX models (inline weights), read by predict and explain.
+    let onnx = std::fs::read(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/onnx/bn_cnn.onnx"),
+    )
+    .unwrap();
+    let colour_x = npy_f32_bytes(
+        &[1, 3, 24, 24],
+        Tensor::rand_uniform(&[3 * 24 * 24], 0.0, 1.0, 2).data(),
+    )
+    .unwrap();
+    let colour_x = write(&dir.join("colour.npy"), &colour_x);
+    for k in 0..12 {
+        let bytes = mutate(&mut rng, &onnx, &onnx);
+        let path = write(&dir.join(format!("m{k}.onnx")), &bytes);
+        for args in [
+            vec!["predict", "--model", &path, "--input", &colour_x],
+            vec![
+                "explain", "--model", &path, "--method", "sglrp", "--input", &colour_x,
+            ],
+        ] {
+            assert_clean_exit(
+                &relprop(&args),
+                &format!("{} with mutated ONNX model {k}", args[0]),
+            );
+            runs += 1;
+        }
+    }
     // Targets.
     for k in 0..4 {
         let bytes = mutate(&mut rng, &targets, &x);

@@ -142,3 +142,45 @@ fn onnx_memory_is_a_bounded_multiple_of_the_file() {
         "worst {worst:.0} per byte"
     );
 }
+
+/// Beyond decoding: the importer and a forward pass on mutated models (a changed
+/// attribute, dims or op type) refuse or run, never panic.
+#[test]
+fn onnx_import_and_forward_never_panic_on_mutated_models() {
+    use relprop::core::{Rng, Tape, Tensor};
+    use relprop::nn::{Mode, Module};
+    use relprop::onnx::OnnxNet;
+    let mut rng = Rng::new(77);
+    let (mut imported, mut ran) = (0, 0);
+    const RUNS: usize = 400;
+    for k in 0..RUNS {
+        let bytes = crate::mutate::mutate(&mut rng, ONNX_BN_CNN, ONNX_BN_CNN);
+        let outcome = std::panic::catch_unwind(|| {
+            let Ok(model) = decode_model(&bytes, None) else {
+                return (false, false);
+            };
+            let Ok(net) = OnnxNet::from_model(&model, "mutated") else {
+                return (false, false);
+            };
+            let Some(shape) = net
+                .input_shape()
+                .filter(|s| s.iter().product::<usize>() < 1 << 20)
+            else {
+                return (true, false);
+            };
+            let mut dims = vec![2];
+            dims.extend(shape);
+            let mut tape = Tape::for_inference();
+            let x = tape.leaf(Tensor::rand_uniform(&dims, 0.0, 1.0, 1));
+            (true, net.forward(&mut tape, x, Mode::Eval).is_ok())
+        });
+        let (i, r) = outcome.unwrap_or_else(|_| panic!("mutation {k} panicked"));
+        imported += usize::from(i);
+        ran += usize::from(r);
+    }
+    println!("{RUNS} mutated models: {imported} imported, {ran} ran a forward pass");
+    assert!(
+        ran > 0,
+        "no mutation left a runnable model: the mutations are too coarse"
+    );
+}
