@@ -31,8 +31,7 @@ pub(crate) struct Builder<'t> {
     pub tape: &'t Tape,
     /// The value name of each tape node once it has one.
     names: HashMap<NodeId, String>,
-    /// Every name in use (values, initializers, nodes share no namespace in ONNX, but
-    /// unique names everywhere keep files readable and tools happy).
+    /// Every value name in use (initializers are values: one namespace in ONNX).
     taken: HashSet<String>,
     /// Initializer names by parameter label, with the value they hold (a parameter
     /// recorded twice is written once).
