@@ -56,14 +56,18 @@ enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
     },
-    /// Write the pretrained weights as safetensors under their PyTorch names.
+    /// Write the pretrained weights as safetensors under their PyTorch names, or the whole
+    /// model as ONNX.
     Export {
         /// Architecture name.
         #[arg(long)]
         model: String,
-        /// Output .safetensors file.
+        /// Output file: .safetensors, or .onnx.
         #[arg(long)]
         out: PathBuf,
+        /// safetensors or onnx (default: onnx for an .onnx output, else safetensors).
+        #[arg(long)]
+        format: Option<String>,
     },
     /// Explain a model's predictions with LRP, SGLRP, CLRP or a gradient baseline.
     Explain(Box<cli::explain::ExplainArgs>),
@@ -158,7 +162,9 @@ fn run(cli: Cli) -> CliResult {
             input,
             out,
         } => cli::predict::run_predict(&model, weights.as_deref(), &input, out.as_deref()),
-        Command::Export { model, out } => cli::predict::run_export(&model, &out),
+        Command::Export { model, out, format } => {
+            cli::predict::run_export(&model, &out, format.as_deref())
+        }
         Command::Info { model } => cli::info::run(&model),
         Command::Demo { out } => cli::demo::run(&out),
         Command::Eval(EvalCommand::Discrimination {

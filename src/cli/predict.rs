@@ -7,6 +7,7 @@ use relprop::core::Tensor;
 use relprop::nn::io::{read_npy, write_npy_f32, write_safetensors, Array};
 use relprop::nn::state::state_dict;
 use relprop::nn::train::predict;
+use relprop::onnx::writer::{write_model, OPSET};
 use std::path::Path;
 
 /// Reads a float32 `.npy` of shape `[N, C, H, W]` (or `[C, H, W]`, taken as N = 1) and
@@ -88,14 +89,57 @@ pub fn run_predict(
     Ok(())
 }
 
-/// Writes the pretrained weights under their PyTorch `state_dict` names.
-pub fn run_export(name: &str, out: &Path) -> CliResult {
+/// What `relprop export` writes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum ExportFormat {
+    /// The parameters under their PyTorch `state_dict` names.
+    Safetensors,
+    /// The whole model: graph and parameters.
+    Onnx,
+}
+
+/// The format asked for, or the one `out`'s extension implies (`.onnx`: ONNX).
+fn export_format(format: Option<&str>, out: &Path) -> CliResult<ExportFormat> {
+    match format {
+        Some("safetensors") => Ok(ExportFormat::Safetensors),
+        Some("onnx") => Ok(ExportFormat::Onnx),
+        Some(other) => Err(CliError::input(format!(
+            "unknown export format `{other}` (expected safetensors or onnx)"
+        ))),
+        None if out
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("onnx")) =>
+        {
+            Ok(ExportFormat::Onnx)
+        }
+        None => Ok(ExportFormat::Safetensors),
+    }
+}
+
+/// Writes the pretrained weights under their PyTorch `state_dict` names, or the whole
+/// model as an `.onnx` file with a dynamic batch.
+pub fn run_export(name: &str, out: &Path, format: Option<&str>) -> CliResult {
+    let format = export_format(format, out)?;
     let model = load(name, None)?;
-    write_safetensors(out, &state_dict(&model))?;
-    println!(
-        "wrote {} parameters of {name} to {}",
-        model.parameter_count(),
-        out.display()
-    );
+    match format {
+        ExportFormat::Safetensors => {
+            write_safetensors(out, &state_dict(&model))?;
+            println!(
+                "wrote {} parameters of {name} to {}",
+                model.parameter_count(),
+                out.display()
+            );
+        }
+        ExportFormat::Onnx => {
+            let shape = model.arch.input_shape();
+            write_model(out, &model, &shape, name).map_err(|e| CliError::input(e.to_string()))?;
+            let dims: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
+            println!(
+                "wrote {name} as ONNX (opset {OPSET}, input [batch, {}], output logits) to {}",
+                dims.join(", "),
+                out.display()
+            );
+        }
+    }
     Ok(())
 }

@@ -16,7 +16,7 @@ mod budget;
 mod convert;
 mod external;
 mod model;
-mod proto;
+pub(crate) mod proto;
 mod tensor;
 
 pub use model::{

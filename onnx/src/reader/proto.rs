@@ -1,4 +1,4 @@
-//! The part of `onnx.proto` the reader needs, as prost messages.
+//! The part of `onnx.proto` the reader and the writer need, as prost messages.
 //!
 //! Field numbers and packing follow the official schema (proto2: repeated scalars are
 //! unpacked unless marked `packed = true`; the decoder accepts both). Fields not declared
