@@ -4,6 +4,7 @@
 
 mod common;
 
+use common::rel_error;
 use relprop::core::Tensor;
 use relprop::explain::{explain, Composite, Method, Seed, Targets};
 use relprop::nn::io::{read_safetensors, read_tensor, write_npy_f32, write_npy_i64, Array};
@@ -42,17 +43,7 @@ impl Case {
         Case { arrays }
     }
     fn floats(&self, name: &str) -> Vec<f64> {
-        match &self
-            .arrays
-            .iter()
-            .find(|(n, _)| n == name)
-            .unwrap_or_else(|| panic!("no {name}"))
-            .1
-        {
-            Array::F64 { data, .. } => data.clone(),
-            Array::F32 { data, .. } => data.iter().map(|&v| v as f64).collect(),
-            other => panic!("{name} is {}", other.dtype()),
-        }
+        common::fixture_f64(&self.arrays, name)
     }
     fn x(&self) -> Tensor {
         let a = &self.arrays.iter().find(|(n, _)| n == "x").unwrap().1;
@@ -64,17 +55,6 @@ impl Case {
             other => panic!("targets are {}", other.dtype()),
         }
     }
-}
-
-/// `max |ours - ref| / max |ref|`.
-fn rel_error(ours: &[f32], reference: &[f64]) -> f64 {
-    assert_eq!(ours.len(), reference.len());
-    let scale = reference.iter().fold(0.0f64, |m, v| m.max(v.abs()));
-    let diff = ours
-        .iter()
-        .zip(reference)
-        .fold(0.0f64, |m, (&a, &b)| m.max((a as f64 - b).abs()));
-    diff / scale.max(1e-30)
 }
 
 /// The fixture methods: (fixture name, library method, CLI method, CLI rules, tolerance).

@@ -1,6 +1,8 @@
 //! Agreement with the Zennit reference fixtures (see tests/fixtures/README.md): every method
 //! on `mlp`, `lenet5` and `vgg_small`, at the tolerances the fixtures' README sets.
 
+mod common;
+
 use relprop::core::Tensor;
 use relprop::explain::{explain, Composite, Method, Seed, Targets};
 use relprop::nn::io::{read_safetensors, Array};
@@ -47,29 +49,12 @@ fn fixture(arch: Architecture) -> Fixture {
 }
 
 fn reference(f: &Fixture, name: &str) -> Vec<f64> {
-    match &f
-        .arrays
-        .iter()
-        .find(|(n, _)| n == name)
-        .unwrap_or_else(|| panic!("no {name}"))
-        .1
-    {
-        Array::F64 { data, .. } => data.clone(),
-        Array::F32 { data, .. } => data.iter().map(|&v| v as f64).collect(),
-        other => panic!("{name} is {}", other.dtype()),
-    }
+    common::fixture_f64(&f.arrays, name)
 }
 
 /// `max |ours - ref| / max |ref|`.
 fn rel_error(ours: &Tensor, reference: &[f64]) -> f64 {
-    assert_eq!(ours.numel(), reference.len());
-    let scale = reference.iter().fold(0.0f64, |m, v| m.max(v.abs()));
-    let diff = ours
-        .data()
-        .iter()
-        .zip(reference)
-        .fold(0.0f64, |m, (&a, &b)| m.max((a as f64 - b).abs()));
-    diff / scale.max(1e-30)
+    common::rel_error(ours.data(), reference)
 }
 
 fn methods() -> Vec<(&'static str, Method, f64)> {

@@ -26,3 +26,29 @@ pub fn fixture_path(model: &str) -> PathBuf {
         env!("CARGO_MANIFEST_DIR")
     ))
 }
+
+/// `max |ours - ref| / max |ref|`: the fixtures' error measure.
+pub fn rel_error(ours: &[f32], reference: &[f64]) -> f64 {
+    assert_eq!(ours.len(), reference.len());
+    let scale = reference.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+    let diff = ours
+        .iter()
+        .zip(reference)
+        .fold(0.0f64, |m, (&a, &b)| m.max((a as f64 - b).abs()));
+    diff / scale.max(1e-30)
+}
+
+/// The array called `name` in a fixture's arrays, as f64 (float32 or float64 stored).
+pub fn fixture_f64(arrays: &[(String, relprop::nn::io::Array)], name: &str) -> Vec<f64> {
+    use relprop::nn::io::Array;
+    match &arrays
+        .iter()
+        .find(|(n, _)| n == name)
+        .unwrap_or_else(|| panic!("no {name}"))
+        .1
+    {
+        Array::F64 { data, .. } => data.clone(),
+        Array::F32 { data, .. } => data.iter().map(|&v| v as f64).collect(),
+        other => panic!("{name} is {}", other.dtype()),
+    }
+}
