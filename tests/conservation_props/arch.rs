@@ -238,7 +238,7 @@ fn general_conv(t: Token, c: usize, h: usize, w: usize) -> Option<(Layer, [usize
     };
     let (groups, cout) = match groups {
         Groups::One => (1, out),
-        Groups::Two if c % 2 == 0 => (2, 2 * out.div_ceil(2)),
+        Groups::Two if c.is_multiple_of(2) => (2, 2 * out.div_ceil(2)),
         Groups::Two => return None,
         Groups::Depthwise => (c, c * (1 + (out - 1) % 2)),
     };
