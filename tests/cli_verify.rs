@@ -119,7 +119,7 @@ fn trained_zoo_models_and_onnx_fixtures_pass_by_default() {
         let [c, h, w] = arch.input_shape();
         let x = if arch == Architecture::Multidigit {
             let mut gen = relprop::zoo::composites::CompositeGenerator::new(
-                &data,
+                data,
                 relprop::zoo::digits::Split::Test,
                 5,
             );

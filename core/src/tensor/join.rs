@@ -170,7 +170,7 @@ mod tests {
         assert_eq!(c.narrow(1, 0, 3).unwrap(), a);
         assert_eq!(c.narrow(1, 3, 1).unwrap(), b);
         assert!(Tensor::concat(&[a.clone(), iota(&[3, 1, 2])], 1).is_err());
-        assert!(Tensor::concat(&[a.clone()], 3).is_err());
+        assert!(Tensor::concat(std::slice::from_ref(&a), 3).is_err());
         assert!(c.narrow(1, 3, 2).is_err());
         assert!(c.narrow(1, usize::MAX, 2).is_err());
     }

@@ -255,7 +255,7 @@ pub(crate) fn batch_norm(
             "scale, bias, mean and variance must have one value per channel",
         ));
     }
-    if v.data().iter().any(|&x| !(x >= 0.0) || !x.is_finite()) {
+    if v.data().iter().any(|&x| !x.is_finite() || x < 0.0) {
         return Err(ImportError::invalid(
             label,
             "the running variance must be finite and non-negative",

@@ -355,7 +355,7 @@ fn pool_spec(a: &Attrs, average: bool, xs: &[usize]) -> std::result::Result<Pool
         for (axis, size) in [h, w].into_iter().enumerate() {
             let span = size + 2 * spec.padding[axis];
             let k = spec.kernel[axis];
-            if span >= k && (span - k) % spec.stride[axis] != 0 {
+            if span >= k && !(span - k).is_multiple_of(spec.stride[axis]) {
                 return Err("ceil_mode pooling with a partial last window is not supported".into());
             }
         }

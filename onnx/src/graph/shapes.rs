@@ -53,7 +53,7 @@ pub(crate) fn reshape_target(
         .try_fold(1usize, |a, &d| a.checked_mul(d))
         .ok_or_else(|| bad("the size overflows".into()))?;
     if let Some(i) = infer {
-        if known == 0 || total % known != 0 {
+        if known == 0 || !total.is_multiple_of(known) {
             return Err(bad("the sizes do not divide".into()));
         }
         out[i] = total / known;
