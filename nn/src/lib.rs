@@ -10,8 +10,9 @@ pub mod state;
 pub mod train;
 
 pub use layers::{
-    AvgPool2d, BatchNorm2d, Conv2d, Dropout, Flatten, GlobalAvgPool, Linear, MaxPool2d, Relu,
-    Residual, Sequential,
+    AdaptiveAvgPool2d, AvgPool2d, BatchNorm2d, Clamp, Concat, Conv2d, Dropout, Flatten,
+    GlobalAvgPool, LeakyRelu, Linear, MaxPool2d, Normalize, Relu, Residual, Sequential, Sigmoid,
+    Tanh,
 };
 pub use loss::{accuracy, cross_entropy, soft_cross_entropy};
 pub use module::{Mode, Module, Param};

@@ -1,15 +1,32 @@
 //! Random architectures: the strategy, the layers, and how they print.
 
 use proptest::prelude::*;
-use relprop::core::{Conv2dSpec, Rng, Tensor};
-use relprop::nn::{
-    AvgPool2d, BatchNorm2d, Conv2d, Flatten, Linear, MaxPool2d, Relu, Residual, Sequential,
-};
+use relprop::core::Tensor;
 use std::fmt;
 
 // ---------------------------------------------------------------------------------------
 // Architectures
 // ---------------------------------------------------------------------------------------
+
+/// How a general convolution groups its channels.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Groups {
+    One,
+    /// Two groups (skipped when the input channels are odd).
+    Two,
+    /// One group per input channel, with a multiplier of 1 or 2 outputs per channel.
+    Depthwise,
+}
+
+/// An activation other than ReLU. All of them pass relevance on unchanged.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) enum Act {
+    /// Leaky ReLU with slope `n / 100`.
+    LeakyRelu(usize),
+    Relu6,
+    Sigmoid,
+    Tanh,
+}
 
 /// A layer as drawn by the strategy, before shapes are known.
 #[derive(Clone, Copy, Debug)]
@@ -21,7 +38,20 @@ pub(crate) enum Token {
         pad: usize,
         bn: bool,
     },
+    /// A convolution with groups, dilation, padding that may differ per side, and maybe
+    /// no bias parameter (then a BatchNorm after it gives it one when folded).
+    GeneralConv {
+        out: usize,
+        k: usize,
+        stride: usize,
+        pads: [usize; 4],
+        dilation: usize,
+        groups: Groups,
+        bias: bool,
+        bn: bool,
+    },
     Relu,
+    Act(Act),
     MaxPool,
     AvgPool,
     Flatten,
@@ -30,6 +60,15 @@ pub(crate) enum Token {
     },
     Residual {
         k: usize,
+    },
+    /// Two branches joined along channels: conv `ka` + ReLU, and (average pooling 3x3
+    /// stride 1 when `pool_b`) conv `kb`; both keep the plane.
+    Concat {
+        ca: usize,
+        ka: usize,
+        cb: usize,
+        kb: usize,
+        pool_b: bool,
     },
 }
 
@@ -41,17 +80,34 @@ pub(crate) enum Layer {
         cout: usize,
         k: usize,
         stride: usize,
-        pad: usize,
+        /// `[top, left, bottom, right]`.
+        pads: [usize; 4],
+        dilation: usize,
+        groups: usize,
+        bias: bool,
     },
     BatchNorm {
         c: usize,
     },
+    /// Per-channel `(x - mean) / std` with random constants, first when present.
+    Normalize {
+        c: usize,
+    },
     Relu,
+    Act(Act),
     MaxPool,
     AvgPool,
     Residual {
         c: usize,
         k: usize,
+    },
+    Concat {
+        c: usize,
+        ca: usize,
+        ka: usize,
+        cb: usize,
+        kb: usize,
+        pool_b: bool,
     },
     Flatten {
         features: usize,
@@ -70,16 +126,57 @@ impl fmt::Debug for Layer {
                 cout,
                 k,
                 stride,
-                pad,
-            } => write!(f, "conv {cin}->{cout} k{k} s{stride} p{pad}"),
+                pads,
+                dilation,
+                groups,
+                bias,
+            } => {
+                // Only what differs from a plain conv, so plain ones print as before.
+                let [t, l, b, r] = pads;
+                let pad = if pads == [t; 4] {
+                    t.to_string()
+                } else {
+                    format!("{t},{l}/{b},{r}")
+                };
+                write!(f, "conv {cin}->{cout} k{k} s{stride} p{pad}")?;
+                if dilation > 1 {
+                    write!(f, " d{dilation}")?;
+                }
+                if groups > 1 {
+                    write!(f, " g{groups}")?;
+                }
+                if !bias {
+                    write!(f, " no-bias")?;
+                }
+                Ok(())
+            }
             Layer::BatchNorm { c } => write!(f, "batchnorm {c}"),
+            Layer::Normalize { c } => write!(f, "normalize {c}"),
             Layer::Relu => write!(f, "relu"),
+            Layer::Act(Act::LeakyRelu(n)) => write!(f, "leaky_relu {}", n as f32 / 100.0),
+            Layer::Act(Act::Relu6) => write!(f, "relu6"),
+            Layer::Act(Act::Sigmoid) => write!(f, "sigmoid"),
+            Layer::Act(Act::Tanh) => write!(f, "tanh"),
             Layer::MaxPool => write!(f, "maxpool 2"),
             Layer::AvgPool => write!(f, "avgpool 2"),
             Layer::Residual { c, k } => write!(
                 f,
                 "residual(conv {c}->{c} k{k} p{p}, relu, conv {c}->{c} k{k} p{p}; identity)",
                 p = k / 2
+            ),
+            Layer::Concat {
+                c,
+                ca,
+                ka,
+                cb,
+                kb,
+                pool_b,
+            } => write!(
+                f,
+                "concat(conv {c}->{ca} k{ka} p{}, relu; {}conv {c}->{cb} k{kb} p{})",
+                ka / 2,
+                if pool_b { "avgpool 3 s1 p1, " } else { "" },
+                kb / 2
             ),
             Layer::Flatten { features } => write!(f, "flatten {features}"),
             Layer::Linear { fin, fout } => write!(f, "linear {fin}->{fout}"),
@@ -120,6 +217,51 @@ impl fmt::Debug for Arch {
 pub(crate) enum Bias {
     Zero,
     Random,
+}
+
+/// The resolved general conv for `c` input channels on an `h x w` plane with its output
+/// shape, or `None` when it does not fit (odd channels for two groups, a kernel larger
+/// than the padded plane).
+fn general_conv(t: Token, c: usize, h: usize, w: usize) -> Option<(Layer, [usize; 3])> {
+    let Token::GeneralConv {
+        out,
+        k,
+        stride,
+        pads,
+        dilation,
+        groups,
+        bias,
+        ..
+    } = t
+    else {
+        return None;
+    };
+    let (groups, cout) = match groups {
+        Groups::One => (1, out),
+        Groups::Two if c.is_multiple_of(2) => (2, 2 * out.div_ceil(2)),
+        Groups::Two => return None,
+        Groups::Depthwise => (c, c * (1 + (out - 1) % 2)),
+    };
+    let [top, left, bottom, right] = pads;
+    let span = dilation * (k - 1) + 1;
+    let (ph, pw) = (h + top + bottom, w + left + right);
+    if ph < span || pw < span {
+        return None;
+    }
+    let layer = Layer::Conv {
+        cin: c,
+        cout,
+        k,
+        stride,
+        pads,
+        dilation,
+        groups,
+        bias,
+    };
+    Some((
+        layer,
+        [cout, (ph - span) / stride + 1, (pw - span) / stride + 1],
+    ))
 }
 
 impl Arch {
@@ -168,14 +310,28 @@ impl Arch {
                         cout: out,
                         k,
                         stride,
-                        pad,
+                        pads: [pad; 4],
+                        dilation: 1,
+                        groups: 1,
+                        bias: true,
                     });
                     if bn {
                         layers.push(Layer::BatchNorm { c: out });
                     }
                     shape = Shape::Image(out, oh, ow);
                 }
+                (Token::GeneralConv { bn, .. }, &Shape::Image(c, h, w)) => {
+                    let Some((layer, [co, oh, ow])) = general_conv(t, c, h, w) else {
+                        continue;
+                    };
+                    layers.push(layer);
+                    if bn {
+                        layers.push(Layer::BatchNorm { c: co });
+                    }
+                    shape = Shape::Image(co, oh, ow);
+                }
                 (Token::Relu, _) => layers.push(Layer::Relu),
+                (Token::Act(a), _) => layers.push(Layer::Act(a)),
                 (Token::MaxPool | Token::AvgPool, &Shape::Image(c, h, w)) if h >= 2 && w >= 2 => {
                     layers.push(if matches!(t, Token::MaxPool) {
                         Layer::MaxPool
@@ -186,6 +342,26 @@ impl Arch {
                 }
                 (Token::Residual { k }, &Shape::Image(c, h, w)) if h >= k && w >= k => {
                     layers.push(Layer::Residual { c, k });
+                }
+                (
+                    Token::Concat {
+                        ca,
+                        ka,
+                        cb,
+                        kb,
+                        pool_b,
+                    },
+                    &Shape::Image(c, h, w),
+                ) => {
+                    layers.push(Layer::Concat {
+                        c,
+                        ca,
+                        ka,
+                        cb,
+                        kb,
+                        pool_b,
+                    });
+                    shape = Shape::Image(ca + cb, h, w);
                 }
                 (Token::Flatten, &Shape::Image(c, h, w)) => {
                     shape = Shape::Flat(flatten(&mut layers, c, h, w));
@@ -215,10 +391,46 @@ impl Arch {
         }
     }
 
+    /// The same network with a normalisation of its input in front.
+    pub(crate) fn normalized(mut self) -> Arch {
+        self.layers.insert(0, Layer::Normalize { c: self.input[1] });
+        self
+    }
+
     pub(crate) fn has_batchnorm(&self) -> bool {
         self.layers
             .iter()
             .any(|l| matches!(l, Layer::BatchNorm { .. }))
+    }
+
+    /// Whether a sum or an average pooling (split by the stabilised Norm rule) is inside.
+    pub(crate) fn has_norm(&self) -> bool {
+        self.layers.iter().any(|l| {
+            matches!(
+                l,
+                Layer::Residual { .. } | Layer::AvgPool | Layer::Concat { pool_b: true, .. }
+            )
+        })
+    }
+
+    /// Whether a sigmoid is inside: `sigmoid(0) = 1/2` gives outputs with `z = 0` relevance,
+    /// which the rules drop (`0/0` as 0) or absorb (stabilisers), so sums over a whole walk
+    /// no longer hold the seed's relevance even with zero biases.
+    pub(crate) fn has_sigmoid(&self) -> bool {
+        self.layers.contains(&Layer::Act(Act::Sigmoid))
+    }
+
+    /// Whether LRP-0 seeded with the target score must equal gradient x input: it does
+    /// when every activation `a = f(z)` has `a = z f'(z)` (ReLU, leaky ReLU), so passing
+    /// relevance on unchanged is the chain rule times the input; a saturating activation
+    /// (ReLU6 above 6, sigmoid, tanh) or a shift of the input (a normalisation) breaks that.
+    pub(crate) fn lrp0_is_gradient_x_input(&self) -> bool {
+        !self.layers.iter().any(|l| {
+            matches!(
+                l,
+                Layer::Normalize { .. } | Layer::Act(Act::Relu6 | Act::Sigmoid | Act::Tanh)
+            )
+        })
     }
 
     /// The input batch.
@@ -231,112 +443,42 @@ impl Arch {
     pub(crate) fn head(&self) -> String {
         format!("l{}.linear", self.layers.len() - 1)
     }
-
-    /// The network, every layer labelled `l<i>.<kind>`.
-    pub(crate) fn model(&self, bias: Bias) -> Sequential {
-        let mut rng = Rng::new(self.weight_seed);
-        let mut net = Sequential::new("random");
-        for (i, layer) in self.layers.iter().enumerate() {
-            let name = |kind: &str| format!("l{i}.{kind}");
-            match *layer {
-                Layer::Conv {
-                    cin,
-                    cout,
-                    k,
-                    stride,
-                    pad,
-                } => net.push(conv(
-                    &name("conv"),
-                    (cin, cout, k),
-                    Conv2dSpec::new(stride, pad),
-                    bias,
-                    &mut rng,
-                )),
-                Layer::BatchNorm { c } => net.push(batchnorm(&name("bn"), c, bias, &mut rng)),
-                Layer::Relu => net.push(Relu::named(name("relu"))),
-                Layer::MaxPool => net.push(MaxPool2d::new(name("maxpool"), 2, 2, 0)),
-                Layer::AvgPool => net.push(AvgPool2d::new(name("avgpool"), 2, 2, 0)),
-                Layer::Residual { c, k } => {
-                    let spec = Conv2dSpec::new(1, k / 2);
-                    let body = Sequential::new(name("res.body"))
-                        .with(conv(&name("res.conv1"), (c, c, k), spec, bias, &mut rng))
-                        .with(Relu::named(name("res.relu")))
-                        .with(conv(&name("res.conv2"), (c, c, k), spec, bias, &mut rng));
-                    net.push(Residual::new(name("res"), body, None));
-                }
-                Layer::Flatten { .. } => net.push(Flatten::named(name("flatten"))),
-                Layer::Linear { fin, fout } => {
-                    let mut l = Linear::new(name("linear"), fin, fout, true, &mut rng);
-                    set_bias(l.bias.as_mut().map(|p| &mut p.value), bias, &mut rng);
-                    net.push(l);
-                }
-            }
-        }
-        net
-    }
 }
 
-pub(crate) fn set_bias(b: Option<&mut Tensor>, bias: Bias, rng: &mut Rng) {
-    if let Some(b) = b {
-        let n = b.numel();
-        *b = match bias {
-            Bias::Zero => Tensor::zeros(&[n]),
-            Bias::Random => {
-                Tensor::from_vec((0..n).map(|_| rng.uniform(-0.5, 0.5)).collect(), &[n]).unwrap()
-            }
-        };
-    }
-}
-
-/// A conv with a bias parameter (BatchNorm folding needs one), zero or random.
-pub(crate) fn conv(
-    name: &str,
-    (cin, cout, k): (usize, usize, usize),
-    spec: Conv2dSpec,
-    bias: Bias,
-    rng: &mut Rng,
-) -> Conv2d {
-    let mut c = Conv2d::new(name, cin, cout, [k, k], spec, true, rng);
-    set_bias(c.bias.as_mut().map(|p| &mut p.value), bias, rng);
-    c
-}
-
-/// Eval-mode BatchNorm with random statistics. With `Bias::Zero` its shift is chosen so the
-/// folded bias `(0 - mean) * scale + beta` is exactly 0 (the fold computes the same `scale`).
-pub(crate) fn batchnorm(name: &str, c: usize, bias: Bias, rng: &mut Rng) -> BatchNorm2d {
-    let mut bn = BatchNorm2d::new(name, c);
-    let mut draw = |lo: f32, hi: f32| -> Vec<f32> { (0..c).map(|_| rng.uniform(lo, hi)).collect() };
-    let mean = draw(-0.5, 0.5);
-    let var = draw(0.5, 2.0);
-    let gamma: Vec<f32> = draw(0.5, 1.5)
-        .into_iter()
-        .zip(draw(-1.0, 1.0))
-        .map(|(g, s)| if s < 0.0 { -g } else { g })
-        .collect();
-    let beta: Vec<f32> = match bias {
-        Bias::Zero => (0..c)
-            .map(|o| mean[o] * (gamma[o] / (var[o] + bn.eps).sqrt()))
-            .collect(),
-        Bias::Random => draw(-0.5, 0.5),
-    };
-    let t = |v: Vec<f32>| Tensor::from_vec(v, &[c]).unwrap();
-    bn.running_mean.value = t(mean);
-    bn.running_var.value = t(var);
-    bn.weight.value = t(gamma);
-    bn.bias.value = t(beta);
-    bn
+fn odd_kernel() -> impl Strategy<Value = usize> {
+    prop_oneof![Just(1usize), Just(3usize)]
 }
 
 pub(crate) fn token() -> impl Strategy<Value = Token> {
     prop_oneof![
         3 => (1..=4usize, 1..=3usize, 1..=2usize, 0..=1usize, prop::bool::weighted(0.3))
             .prop_map(|(out, k, stride, pad, bn)| Token::Conv { out, k, stride, pad, bn }),
+        2 => (
+            (1..=4usize, 1..=3usize, 1..=2usize),
+            [0..=1usize, 0..=1usize, 0..=1usize, 0..=1usize],
+            1..=2usize,
+            prop_oneof![Just(Groups::One), Just(Groups::Two), Just(Groups::Depthwise)],
+            any::<bool>(),
+            prop::bool::weighted(0.4),
+        )
+            .prop_map(|((out, k, stride), pads, dilation, groups, bias, bn)| Token::GeneralConv {
+                out, k, stride, pads, dilation, groups, bias, bn,
+            }),
         3 => Just(Token::Relu),
+        2 => prop_oneof![
+            (1..=30usize).prop_map(Act::LeakyRelu),
+            Just(Act::Relu6),
+            Just(Act::Sigmoid),
+            Just(Act::Tanh),
+        ]
+        .prop_map(Token::Act),
         1 => Just(Token::MaxPool),
         1 => Just(Token::AvgPool),
         1 => Just(Token::Flatten),
         2 => (2..=8usize).prop_map(|out| Token::Linear { out }),
-        1 => prop_oneof![Just(1usize), Just(3usize)].prop_map(|k| Token::Residual { k }),
+        1 => odd_kernel().prop_map(|k| Token::Residual { k }),
+        1 => (1..=3usize, odd_kernel(), 1..=3usize, odd_kernel(), any::<bool>())
+            .prop_map(|(ca, ka, cb, kb, pool_b)| Token::Concat { ca, ka, cb, kb, pool_b }),
     ]
 }
 
@@ -347,8 +489,16 @@ pub(crate) fn arch() -> impl Strategy<Value = Arch> {
         prop::collection::vec(token(), 0..=7),
         2..=4usize,
         (any::<u64>(), any::<u64>()),
+        prop::bool::weighted(0.3),
     )
-        .prop_map(|((n, c, h, w), nonneg, tokens, classes, seeds)| {
-            Arch::new([n, c, h, w], nonneg, &tokens, classes, seeds)
-        })
+        .prop_map(
+            |((n, c, h, w), nonneg, tokens, classes, seeds, normalize)| {
+                let arch = Arch::new([n, c, h, w], nonneg, &tokens, classes, seeds);
+                if normalize {
+                    arch.normalized()
+                } else {
+                    arch
+                }
+            },
+        )
 }

@@ -133,9 +133,10 @@ pub(crate) fn builtin_composites() -> Vec<Composite> {
         .collect()
 }
 
-/// Is `row` (a node on the main path, i.e. not inside a residual body) part of every cut?
+/// Is `row` (a node on the main path, i.e. not inside a residual body or a concat branch)
+/// part of every cut?
 pub(crate) fn on_main_path(label: &str) -> bool {
-    !label.contains(".res.")
+    !label.contains(".res.") && !label.contains(".cat.")
 }
 
 /// Stabiliser of the ZPlus and AlphaBeta groups and of the Norm rule (`rules::STABILIZER`).
@@ -145,6 +146,11 @@ pub(crate) const STAB: f64 = 1e-6;
 /// by `z + eps sign(z)` hands on `R z / (z + eps sign(z))`, so `|R| eps / (|z| + eps)` of
 /// each output's relevance stays behind. Norm nodes (add, average pooling) use
 /// [`STAB`]; affine nodes `eps_affine` (their Epsilon; 0 for LRP-0).
+///
+/// LRP-0 takes `0/0` as 0, so it keeps back all the relevance of an output whose `z` is
+/// exactly 0 (the limit of the formula as eps goes to 0). Behind a ReLU-like activation
+/// such an output has no relevance; behind a sigmoid (`sigmoid(0) = 1/2`) it has, e.g. at
+/// the padded border of a bias-free conv, where every contribution is 0.
 pub(crate) fn stabiliser_share(
     tape: &Tape,
     id: NodeId,
@@ -158,16 +164,42 @@ pub(crate) fn stabiliser_share(
         Op::Linear { .. } | Op::Conv2d { .. } => eps_affine,
         _ => return 0.0,
     };
-    if eps == 0.0 {
-        return 0.0;
-    }
     let per = r.numel() / r.shape()[0];
     let range = i * per..(i + 1) * per;
     r.data()[range.clone()]
         .iter()
         .zip(&node.value.data()[range])
-        .map(|(&r, &z)| (r as f64).abs() * eps / ((z as f64).abs() + eps))
+        .map(|(&r, &z)| match (eps, z) {
+            (0.0, 0.0) => (r as f64).abs(),
+            (0.0, _) => 0.0,
+            _ => (r as f64).abs() * eps / ((z as f64).abs() + eps),
+        })
         .sum()
+}
+
+/// Per sample, what the stabilisers keep back (see [`stabiliser_share`]) over a walk of
+/// `composite` from `seed` on `model`'s pass on `x`; affine rules stabilise with
+/// `eps_affine`.
+pub(crate) fn kept_back(
+    model: &dyn Module,
+    x: &Tensor,
+    composite: &Composite,
+    seed: &Tensor,
+    eps_affine: f64,
+) -> Vec<f64> {
+    let rec = recorded(model, x, composite);
+    let rules = composite.resolve(&rec.tape);
+    let (_, signals) = rec.walk(seed, &rules).unwrap();
+    (0..seed.shape()[0])
+        .map(|i| {
+            (0..rec.tape.len())
+                .filter_map(|id| {
+                    let r = signals.get(id)?;
+                    Some(stabiliser_share(&rec.tape, id, r, i, eps_affine))
+                })
+                .sum()
+        })
+        .collect()
 }
 
 /// The Norm rule without its stabiliser (`0/0` taken as 0), for the exact identity

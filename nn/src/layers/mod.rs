@@ -30,21 +30,25 @@
 
 mod activation;
 mod batchnorm;
+mod concat;
 mod conv;
 mod dropout;
 mod flatten;
 mod linear;
+mod normalize;
 mod pool;
 mod residual;
 mod sequential;
 
-pub use activation::Relu;
+pub use activation::{Clamp, LeakyRelu, Relu, Sigmoid, Tanh};
 pub use batchnorm::BatchNorm2d;
+pub use concat::Concat;
 pub use conv::Conv2d;
 pub use dropout::Dropout;
 pub use flatten::Flatten;
 pub use linear::Linear;
-pub use pool::{AvgPool2d, GlobalAvgPool, MaxPool2d};
+pub use normalize::Normalize;
+pub use pool::{AdaptiveAvgPool2d, AvgPool2d, GlobalAvgPool, MaxPool2d};
 pub use residual::Residual;
 pub use sequential::Sequential;
 

@@ -1,5 +1,6 @@
-//! Pooling layers: `MaxPool2d`, `AvgPool2d`, and `GlobalAvgPool` (average over the whole
-//! plane, as the `AdaptiveAvgPool2d(1)` + flatten of ResNet heads).
+//! Pooling layers: `MaxPool2d`, `AvgPool2d`, `AdaptiveAvgPool2d` (a fixed output size),
+//! and `GlobalAvgPool` (average over the whole plane, as the `AdaptiveAvgPool2d(1)` +
+//! flatten of ResNet heads).
 
 use super::{labelled, line};
 use crate::module::{Mode, Module};
@@ -150,5 +151,79 @@ impl Module for GlobalAvgPool {
 
     fn describe(&self) -> String {
         line(Some(&self.name), "global_avg_pool")
+    }
+}
+
+/// Average pooling to a fixed output size `[oh, ow]`, as `torch.nn.AdaptiveAvgPool2d`, for
+/// inputs whose plane the output size divides: then it is exactly one `avg_pool2d` node
+/// (window and stride `[h / oh, w / ow]`) labelled with the layer's name.
+///
+/// PyTorch also accepts sizes that do not divide, with overlapping windows of varying
+/// size; no single `avg_pool2d` computes that, so such inputs are an error here rather
+/// than a silently different average.
+#[derive(Clone, Debug)]
+pub struct AdaptiveAvgPool2d {
+    name: String,
+    output: [usize; 2],
+}
+
+impl AdaptiveAvgPool2d {
+    /// Pooling to `[oh, ow]` labelled `name` (the size is checked against each input).
+    pub fn new(name: impl Into<String>, output: [usize; 2]) -> Self {
+        AdaptiveAvgPool2d {
+            name: name.into(),
+            output,
+        }
+    }
+
+    /// The layer's full name, which also labels its output node.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The output size `[oh, ow]`.
+    pub fn output_size(&self) -> [usize; 2] {
+        self.output
+    }
+
+    /// The window (= stride) that pools an `[h, w]` plane to the output size.
+    pub fn spec_for(&self, h: usize, w: usize) -> Result<Pool2dSpec> {
+        let [oh, ow] = self.output;
+        let fits = |n: usize, o: usize| o > 0 && n >= o && n.is_multiple_of(o);
+        if !fits(h, oh) || !fits(w, ow) {
+            return Err(Error::shape(
+                "AdaptiveAvgPool2d",
+                &[&[h, w], &self.output],
+                format!(
+                    "`{}`: the output size must be at least 1 and divide the input plane",
+                    self.name
+                ),
+            ));
+        }
+        let window = [h / oh, w / ow];
+        Ok(Pool2dSpec {
+            kernel: window,
+            stride: window,
+            padding: [0, 0],
+        })
+    }
+}
+
+impl Module for AdaptiveAvgPool2d {
+    fn forward(&self, tape: &mut Tape, x: NodeId, _mode: Mode) -> Result<NodeId> {
+        let &[_, _, h, w] = tape.value(x)?.shape() else {
+            return Err(Error::shape(
+                "AdaptiveAvgPool2d",
+                &[tape.value(x)?.shape()],
+                "the input must be [N, C, H, W]",
+            ));
+        };
+        let y = tape.avg_pool2d(x, self.spec_for(h, w)?)?;
+        labelled(tape, y, &self.name)
+    }
+
+    fn describe(&self) -> String {
+        let [oh, ow] = self.output;
+        line(Some(&self.name), &format!("adaptive_avg_pool2d {oh}x{ow}"))
     }
 }

@@ -7,7 +7,15 @@ use relprop_core::{NodeId, Result, Tape};
 /// Modules applied in order, as `torch.nn.Sequential`.
 ///
 /// A `Sequential` labels no node itself (its last child's label would be overwritten):
-/// its name only heads `describe`. Children carry their own full names.
+/// its name only heads `describe`.
+///
+/// Does its name prefix its children's labels? No: every child carries the full name it
+/// was built with (`features.conv1`, not `conv1` under a `features` chain). A layer names
+/// its parameters (`features.conv1.weight`) when it is constructed, before any container
+/// holds it, and optimizers, checkpoints and rule sets find parameters and nodes by those
+/// names; prefixing labels at forward time would make a node's label differ from its
+/// parameters' names, and make both depend on how deeply the layer happens to be nested.
+/// Full names also match PyTorch's `state_dict` keys directly.
 #[derive(Default)]
 pub struct Sequential {
     name: String,
