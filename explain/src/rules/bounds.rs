@@ -8,18 +8,31 @@
 
 use relprop_core::{Error, NodeId, Op, Result, Tape, Tensor};
 
-/// One step between the raw input and a layer: an elementwise op with a constant operand
-/// (the other operand's node id and whether it comes first), or zero padding.
+/// One step between the raw input and a layer, applied to a bound `b` as the model
+/// applies it to its input.
 enum Step {
+    /// `b + c`, `b - c` (or `c - b`), `b * c`, `b / c` (or `c / b`) with constant node `c`.
     Binary {
-        op: Op,
+        op: Binary,
         constant: NodeId,
         constant_first: bool,
     },
+    /// `b + s` or `b * s`.
+    Scalar { add: bool, value: f32 },
+    /// Zeros before and after each axis.
     Pad {
         before: Vec<usize>,
         after: Vec<usize>,
     },
+}
+
+/// The elementwise ops a normalisation is made of.
+#[derive(Clone, Copy)]
+enum Binary {
+    Add,
+    Sub,
+    Mul,
+    Div,
 }
 
 /// The steps from the tape's input to node `x`, in forward order, if `x` is reached from
@@ -41,18 +54,23 @@ fn chain_to_input(tape: &Tape, mut x: NodeId) -> Option<(NodeId, Vec<Step>)> {
                     _ => return None,
                 };
                 x = computed;
+                let op = match node.op {
+                    Op::Add(..) => Binary::Add,
+                    Op::Sub(..) => Binary::Sub,
+                    Op::Mul(..) => Binary::Mul,
+                    _ => Binary::Div,
+                };
                 Step::Binary {
-                    op: node.op.clone(),
+                    op,
                     constant,
                     constant_first,
                 }
             }
-            Op::AddScalar(a, _) | Op::MulScalar(a, _) => {
+            Op::AddScalar(a, value) | Op::MulScalar(a, value) => {
                 x = *a;
-                Step::Binary {
-                    op: node.op.clone(),
-                    constant: *a,
-                    constant_first: false,
+                Step::Scalar {
+                    add: matches!(node.op, Op::AddScalar(..)),
+                    value: *value,
                 }
             }
             Op::Pad {
@@ -109,25 +127,17 @@ pub(crate) fn bound_at(tape: &Tape, x: NodeId, bound: &Tensor) -> Result<Tensor>
                 let c = tape.value(constant)?;
                 let (l, r) = if constant_first { (c, &b) } else { (&b, c) };
                 match op {
-                    Op::Add(..) => l.add(r)?,
-                    Op::Sub(..) => l.sub(r)?,
-                    Op::Mul(..) => l.mul(r)?,
-                    Op::Div(..) => l.div(r)?,
-                    Op::AddScalar(_, s) => b.add_scalar(s),
-                    Op::MulScalar(_, s) => b.mul_scalar(s),
-                    _ => unreachable_step()?,
+                    Binary::Add => l.add(r)?,
+                    Binary::Sub => l.sub(r)?,
+                    Binary::Mul => l.mul(r)?,
+                    Binary::Div => l.div(r)?,
                 }
             }
+            Step::Scalar { add: true, value } => b.add_scalar(value),
+            Step::Scalar { add: false, value } => b.mul_scalar(value),
             // Padding of the bound is zeros, as a convolution's own padding would be.
             Step::Pad { before, after } => b.pad(&before, &after)?,
         };
     }
     Ok(b)
-}
-
-fn unreachable_step() -> Result<Tensor> {
-    Err(Error::invalid(
-        "zbox bounds",
-        "an unexpected op between the input and the layer",
-    ))
 }

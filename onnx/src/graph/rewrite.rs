@@ -6,6 +6,7 @@ use super::layer::{self, ConvPads, Layer};
 use super::value::Const;
 use super::{fold, GraphNode, OnnxNet, SUPPORTED_OPS};
 use crate::reader::OnnxModel;
+use relprop_core::Tensor;
 use std::collections::{HashMap, HashSet};
 
 /// Builds the importable graph from a decoded model.
@@ -173,95 +174,130 @@ fn drop_trailing_softmax(net: &mut OnnxNet) {
     }
 }
 
-/// Merges pairs of nodes into one layer: Conv + BatchNorm, MatMul + Add of a constant,
-/// zero Pad + Conv. A merged node takes over the second node's output name.
-fn fuse(net: &mut OnnxNet) -> Result<(), ImportError> {
-    loop {
-        let uses = readers(net);
-        let producer: HashMap<&str, usize> = net
-            .nodes
-            .iter()
-            .enumerate()
-            .map(|(i, n)| (n.node.outputs[0].as_str(), i))
-            .collect();
-        let mut merge: Option<(usize, usize)> = None; // (first, second): second is removed
-        for (j, n) in net.nodes.iter().enumerate() {
-            let Some(&i) = n.node.inputs.first().and_then(|x| producer.get(x.as_str())) else {
-                continue;
-            };
-            if uses.get(&net.nodes[i].node.outputs[0]) != Some(&1) {
-                continue;
-            }
-            let first = &net.nodes[i];
-            let ok = match (&first.layer, &n.layer, n.node.op_type.as_str()) {
-                (Layer::Conv(_), Layer::Norm(_), _) => true,
-                (Layer::Linear(l), Layer::Plain, "Add")
-                    if first.node.op_type == "MatMul" && l.b.is_none() =>
-                {
-                    matches!(n.node.inputs.get(1).and_then(|b| net.consts.get(b)), Some(Const::F(t)) if t.numel() == l.w.value.shape()[0])
-                }
-                (Layer::Plain, Layer::Conv(c), _) if first.node.op_type == "Pad" => {
-                    matches!(c.pads, ConvPads::Explicit(_))
-                        && pad_to_conv(net, &first.node).is_some()
-                }
-                _ => false,
-            };
-            if ok {
-                merge = Some((i, j));
-                break;
-            }
+/// A pair of nodes that loading merges into one layer.
+enum Merge {
+    /// BatchNorm (node `bn`) folded into the convolution before it.
+    Norm { conv: usize, bn: usize },
+    /// `Add` of a constant (node `add`) as the bias of the `MatMul` before it.
+    Bias {
+        linear: usize,
+        add: usize,
+        bias: Tensor,
+    },
+    /// A zero `Pad` (node `pad`) as extra padding `[top, left, bottom, right]` of a conv.
+    Pad {
+        pad: usize,
+        conv: usize,
+        pads: [usize; 4],
+    },
+}
+
+/// The next pair to merge: the second node reads the first, which nothing else reads.
+fn next_merge(net: &OnnxNet) -> Option<Merge> {
+    let uses = readers(net);
+    let producer: HashMap<&str, usize> = net
+        .nodes
+        .iter()
+        .enumerate()
+        .map(|(i, n)| (n.node.outputs[0].as_str(), i))
+        .collect();
+    for (j, n) in net.nodes.iter().enumerate() {
+        let Some(&i) = n.node.inputs.first().and_then(|x| producer.get(x.as_str())) else {
+            continue;
+        };
+        let first = &net.nodes[i];
+        if uses.get(&first.node.outputs[0]) != Some(&1) {
+            continue;
         }
-        let Some((i, j)) = merge else { return Ok(()) };
-        let second = net.nodes[j].clone();
-        let first_label = net.nodes[i].label.clone();
-        match (&mut net.nodes[i].layer, &second.layer) {
-            (Layer::Conv(c), Layer::Norm(bn)) => {
-                layer::fold_norm(c, bn, &second.label)?;
-                net.notes.push(format!(
-                    "BatchNormalization `{}` folded into `{first_label}`",
-                    second.label
-                ));
+        match (&first.layer, &n.layer, n.node.op_type.as_str()) {
+            (Layer::Conv(_), Layer::Norm(_), _) => return Some(Merge::Norm { conv: i, bn: j }),
+            (Layer::Linear(l), Layer::Plain, "Add")
+                if first.node.op_type == "MatMul" && l.b.is_none() =>
+            {
+                let out = l.w.value.shape()[0];
+                if let Some(Const::F(t)) = n.node.inputs.get(1).and_then(|b| net.consts.get(b)) {
+                    if let Ok(bias) = t.reshape(&[out]) {
+                        return Some(Merge::Bias {
+                            linear: i,
+                            add: j,
+                            bias,
+                        });
+                    }
+                }
             }
-            (Layer::Linear(l), _) => {
-                let b = match net.consts.get(&second.node.inputs[1]) {
-                    Some(Const::F(t)) => t
-                        .reshape(&[t.numel()])
-                        .map_err(|e| ImportError::invalid(&second.label, e.to_string()))?,
-                    _ => unreachable_merge(&second.label)?,
-                };
-                l.b = Some(relprop_nn::Param::new(second.node.inputs[1].clone(), b));
-                net.notes.push(format!(
-                    "Add `{}` became the bias of `{first_label}`",
-                    second.label
-                ));
+            (Layer::Plain, Layer::Conv(c), _) if first.node.op_type == "Pad" => {
+                if let (ConvPads::Explicit(_), Some(pads)) =
+                    (&c.pads, pad_to_conv(net, &first.node))
+                {
+                    return Some(Merge::Pad {
+                        pad: i,
+                        conv: j,
+                        pads,
+                    });
+                }
             }
-            (Layer::Plain, _) => {
-                // Pad then Conv: the conv (second) absorbs the padding and keeps its place.
-                let [t, l, b, r] = pad_to_conv(net, &net.nodes[i].node).unwrap_or([0; 4]);
-                let mut conv = second.clone();
-                if let Layer::Conv(c) = &mut conv.layer {
+            _ => {}
+        }
+    }
+    None
+}
+
+/// Merges pairs of nodes into one layer: Conv + BatchNorm, MatMul + Add of a constant,
+/// zero Pad + Conv. The merged layer keeps the place and the label of the layer with
+/// weights, and writes the pair's output.
+fn fuse(net: &mut OnnxNet) -> Result<(), ImportError> {
+    while let Some(merge) = next_merge(net) {
+        let (keep, drop) = match merge {
+            Merge::Norm { conv, bn } => {
+                let norm = net.nodes[bn].clone();
+                if let (Layer::Conv(c), Layer::Norm(b)) = (&mut net.nodes[conv].layer, &norm.layer)
+                {
+                    layer::fold_norm(c, b, &norm.label)?;
+                }
+                let note = format!(
+                    "BatchNormalization `{}` folded into `{}`",
+                    norm.label, net.nodes[conv].label
+                );
+                net.notes.push(note);
+                (conv, bn)
+            }
+            Merge::Bias { linear, add, bias } => {
+                let name = net.nodes[add].node.inputs[1].clone();
+                if let Layer::Linear(l) = &mut net.nodes[linear].layer {
+                    l.b = Some(relprop_nn::Param::new(name, bias));
+                }
+                let note = format!(
+                    "Add `{}` became the bias of `{}`",
+                    net.nodes[add].label, net.nodes[linear].label
+                );
+                net.notes.push(note);
+                (linear, add)
+            }
+            Merge::Pad {
+                pad,
+                conv,
+                pads: [t, l, b, r],
+            } => {
+                if let Layer::Conv(c) = &mut net.nodes[conv].layer {
                     if let ConvPads::Explicit(p) = &mut c.pads {
                         *p = [p[0] + t, p[1] + l, p[2] + b, p[3] + r];
                     }
                 }
-                conv.node.inputs[0] = net.nodes[i].node.inputs[0].clone();
-                net.notes.push(format!(
-                    "Pad `{first_label}` became the padding of `{}`",
-                    conv.label
-                ));
-                net.nodes[j] = conv;
-                net.nodes.remove(i);
+                // The conv reads what the Pad read, and keeps its own output.
+                net.nodes[conv].node.inputs[0] = net.nodes[pad].node.inputs[0].clone();
+                let note = format!(
+                    "Pad `{}` became the padding of `{}`",
+                    net.nodes[pad].label, net.nodes[conv].label
+                );
+                net.notes.push(note);
+                net.nodes.remove(pad);
                 continue;
             }
-            _ => unreachable_merge(&second.label).map(|_| ())?,
-        }
-        net.nodes[i].node.outputs = second.node.outputs.clone();
-        net.nodes.remove(j);
+        };
+        net.nodes[keep].node.outputs = net.nodes[drop].node.outputs.clone();
+        net.nodes.remove(drop);
     }
-}
-
-fn unreachable_merge(label: &str) -> Result<relprop_core::Tensor, ImportError> {
-    Err(ImportError::invalid(label, "internal: unexpected merge"))
+    Ok(())
 }
 
 /// The `[top, left, bottom, right]` zeros of a constant-mode `Pad` on the last two axes of
