@@ -4,6 +4,7 @@ mod cli;
 
 use clap::{Parser, Subcommand};
 use cli::error::CliResult;
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -209,7 +210,10 @@ fn main() -> ExitCode {
     match relprop::core::kernels::split::on_pool(|| run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e}");
+            if !e.message.is_empty() {
+                // Best effort: with stderr closed too, the exit code still tells.
+                let _ = writeln!(std::io::stderr(), "error: {e}");
+            }
             ExitCode::from(e.code)
         }
     }

@@ -11,6 +11,7 @@ use crate::optim::{cosine_lr, Gradients, Optimizer};
 use crate::progress::Progress;
 use relprop_core::{Error, NodeId, Result, Tape, Tensor};
 use std::fmt;
+use std::io::Write;
 use std::time::Instant;
 
 /// The labels of one batch (what training fits; explanations choose their classes with `relprop_explain::Targets`).
@@ -199,7 +200,9 @@ where
         opt.set_lr(cfg.lr_at(epoch));
         let stats = train_epoch(model, opt, batches(epoch), cfg.quiet)?;
         if !cfg.quiet {
-            println!(
+            // Progress lines are best effort: a closed stdout must not stop the training.
+            let _ = writeln!(
+                std::io::stdout(),
                 "epoch {}/{}  lr {:.2e}  {stats}",
                 epoch + 1,
                 cfg.epochs,

@@ -106,9 +106,9 @@ pub fn run(
         return Err(CliError::input("batch sizes must be at least 1"));
     }
     let mut rows = Vec::new();
-    println!("threads: {} (RAYON_NUM_THREADS to change)", rayon_threads());
-    println!("| model | method | batch | ms per batch (median) | explanations/s |");
-    println!("|---|---|---:|---:|---:|");
+    outln!("threads: {} (RAYON_NUM_THREADS to change)", rayon_threads());
+    outln!("| model | method | batch | ms per batch (median) | explanations/s |");
+    outln!("|---|---|---:|---:|---:|");
     for name in models {
         let mut model = load_any(name, None)?;
         let shape = model.input_shape().ok_or_else(|| {
@@ -126,7 +126,7 @@ pub fn run(
                     run_once(method, model.module_mut(), &x, &mut opt)
                 })?;
                 let per_second = n as f64 / (ms / 1e3);
-                println!("| {name} | {method} | {n} | {ms:.2} | {per_second:.0} |");
+                outln!("| {name} | {method} | {n} | {ms:.2} | {per_second:.0} |");
                 let _ = std::io::stdout().flush();
                 rows.push(format!("{name},{method},{n},{ms:.4},{per_second:.2}"));
             }
@@ -136,7 +136,7 @@ pub fn run(
         let text = format!("model,method,batch,ms,per_second\n{}\n", rows.join("\n"));
         std::fs::write(path, text)
             .map_err(|e| CliError::input(format!("{}: {e}", path.display())))?;
-        println!("wrote {}", path.display());
+        outln!("wrote {}", path.display());
     }
     Ok(())
 }

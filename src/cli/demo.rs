@@ -68,9 +68,9 @@ pub fn run(out: &Path) -> CliResult {
     let figure = out.join("demo.png");
     grid.save(&figure)
         .map_err(|e| CliError::input(format!("{}: {e}", figure.display())))?;
-    println!("wrote {}", figure.display());
-    println!("  rows 1-3: test digits (lenet5); rows 4-9: two-digit composites (multidigit), each explained for both classes");
-    println!(
+    outln!("wrote {}", figure.display());
+    outln!("  rows 1-3: test digits (lenet5); rows 4-9: two-digit composites (multidigit), each explained for both classes");
+    outln!(
         "  columns: input | {} (red: for the class, blue: against)",
         FIGURE_METHODS.join(" | ")
     );
@@ -78,23 +78,23 @@ pub fn run(out: &Path) -> CliResult {
         .iter()
         .map(|c| format!("{}+{}", c.labels[0], c.labels[1]))
         .collect();
-    println!("  composites: {}", labels.join(", "));
+    outln!("  composites: {}", labels.join(", "));
 
     // The audit of one explanation: SGLRP of the first composite's first class.
     let c = &composites[0];
     let x = Tensor::from_vec(c.image.clone(), &[1, 1, CANVAS, CANVAS])?;
     let a = explain(&multi, &x, &Targets::Class(c.labels[0]), &method("sglrp")?)?;
-    println!();
-    print!("{}", a.audit);
+    outln!();
+    out!("{}", a.audit);
 
-    println!();
-    println!("class discrimination on 200 test composites (relprop eval discrimination for the full table):");
+    outln!();
+    outln!("class discrimination on 200 test composites (relprop eval discrimination for the full table):");
     let pb = relprop::nn::progress::Progress::new(Some(200), false, "composites");
     let rows = discrimination(&multi, data, 200, 1, &TABLE_METHODS, |d| pb.set_position(d))
         .map_err(|e: Error| CliError::internal(e.to_string()))?;
     pb.finish();
-    print_discrimination(&rows);
-    println!(
+    print_discrimination(&rows)?;
+    outln!(
         "\ndone in {:.1} s; files are in {}",
         start.elapsed().as_secs_f64(),
         out.display()

@@ -7,9 +7,10 @@ use std::fmt;
 /// An error with the exit code it maps to.
 #[derive(Debug)]
 pub struct CliError {
-    /// 2: the user's input was wrong; 1: something failed inside relprop.
+    /// 2: the user's input was wrong; 1: something failed inside relprop; 141: stdout was
+    /// closed by its reader.
     pub code: u8,
-    /// One clear message for the user.
+    /// One clear message for the user (empty: end quietly).
     pub message: String,
 }
 
@@ -19,6 +20,19 @@ impl CliError {
         CliError {
             code: 2,
             message: message.into(),
+        }
+    }
+
+    /// Standard output could not be written: a closed pipe ends the command quietly with
+    /// status 141 (128 + SIGPIPE, what a shell shows for a writer whose reader left);
+    /// anything else (a full disk) is exit 2.
+    pub fn stdout(e: std::io::Error) -> Self {
+        match e.kind() {
+            std::io::ErrorKind::BrokenPipe => CliError {
+                code: 141,
+                message: String::new(),
+            },
+            _ => CliError::input(format!("cannot write to standard output: {e}")),
         }
     }
 

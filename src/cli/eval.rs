@@ -27,21 +27,26 @@ fn write_csv(path: Option<&Path>, header: &str, rows: Vec<String>) -> CliResult 
     if let Some(path) = path {
         let text = format!("{header}\n{}\n", rows.join("\n"));
         relprop::nn::io::write_atomic(path, text.as_bytes())?;
-        println!("wrote {}", path.display());
+        outln!("wrote {}", path.display());
     }
     Ok(())
 }
 
 /// Prints the discrimination table as Markdown.
-pub fn print_discrimination(rows: &[DiscriminationRow]) {
-    println!("| method | pointing game | relevance mass accuracy | relevance rank accuracy | correlation of the two maps |");
-    println!("|---|---:|---:|---:|---:|");
+pub fn print_discrimination(rows: &[DiscriminationRow]) -> CliResult {
+    outln!("| method | pointing game | relevance mass accuracy | relevance rank accuracy | correlation of the two maps |");
+    outln!("|---|---:|---:|---:|---:|");
     for r in rows {
-        println!(
+        outln!(
             "| {} | {} | {} | {} | {} |",
-            r.method, r.pointing, r.mass, r.rank, r.correlation
+            r.method,
+            r.pointing,
+            r.mass,
+            r.rank,
+            r.correlation
         );
     }
+    Ok(())
 }
 
 /// `relprop eval discrimination`.
@@ -62,13 +67,13 @@ pub fn run_discrimination(
     let model = pretrained::load(Architecture::Multidigit)
         .map_err(|e| CliError::internal(e.to_string()))?;
     let data = digits::load().map_err(|e| CliError::internal(e.to_string()))?;
-    println!("class discrimination: multidigit, {n} test composites (seed {seed}), both classes explained; means ± 95% CI");
+    outln!("class discrimination: multidigit, {n} test composites (seed {seed}), both classes explained; means ± 95% CI");
     let pb = Progress::new(Some(n), false, "composites");
     let rows = discrimination(&model, data, n, seed, &methods, |done| {
         pb.set_position(done)
     })?;
     pb.finish();
-    print_discrimination(&rows);
+    print_discrimination(&rows)?;
     let csv_rows = rows
         .iter()
         .map(|r| {
@@ -93,12 +98,13 @@ pub fn run_discrimination(
 }
 
 /// Prints the faithfulness table as Markdown.
-pub fn print_faithfulness(rows: &[FaithfulnessRow]) {
-    println!("| method | AOPC (target logit) |");
-    println!("|---|---:|");
+pub fn print_faithfulness(rows: &[FaithfulnessRow]) -> CliResult {
+    outln!("| method | AOPC (target logit) |");
+    outln!("|---|---:|");
     for r in rows {
-        println!("| {} | {} |", r.method, r.aopc);
+        outln!("| {} | {} |", r.method, r.aopc);
     }
+    Ok(())
 }
 
 /// `relprop eval faithfulness`.
@@ -122,7 +128,7 @@ pub fn run_faithfulness(n: usize, seed: u64, methods: &[String], csv: Option<&Pa
     let labels: Vec<usize> = idx.iter().map(|&i| labels[i]).collect();
     let model =
         pretrained::load(Architecture::Lenet5).map_err(|e| CliError::internal(e.to_string()))?;
-    println!(
+    outln!(
         "faithfulness: lenet5, {n} test digits, {} pixels set to 0 per step for {} steps, most relevant first; AOPC of the target logit, means ± 95% CI",
         relprop::evaluation::PIXELS_PER_STEP,
         relprop::evaluation::STEPS
@@ -132,7 +138,7 @@ pub fn run_faithfulness(n: usize, seed: u64, methods: &[String], csv: Option<&Pa
         pb.set_position(done)
     })?;
     pb.finish();
-    print_faithfulness(&rows);
+    print_faithfulness(&rows)?;
     let csv_rows = rows
         .iter()
         .map(|r| format!("{},{:.4},{:.4}", r.method, r.aopc.mean, r.aopc.half_width))

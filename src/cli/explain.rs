@@ -6,6 +6,7 @@ use clap::Args;
 use relprop::explain::heatmap::{Cell, ColorMap, Grid};
 use relprop::explain::{explain, Composite, Method, Seed, Targets, COMPOSITE_NAMES};
 use relprop::nn::io::write_npy_f32;
+use std::io::Write;
 use std::path::PathBuf;
 
 /// The accepted `--method` names.
@@ -124,7 +125,9 @@ pub fn method(args: &ExplainArgs) -> CliResult<Method> {
     };
     let rules = args.rules.as_deref().unwrap_or(default_rules);
     if args.rules.is_some() && !lrp_like && METHODS.contains(&args.method.as_str()) {
-        eprintln!(
+        // A note only: a closed stderr must not stop the command.
+        let _ = writeln!(
+            std::io::stderr(),
             "note: --rules applies to lrp, sglrp, sglrp-two-pass, clrp1 and clrp2; {} ignores it",
             args.method
         );
@@ -202,16 +205,16 @@ pub fn run(args: &ExplainArgs) -> CliResult {
 
     let predicted = a.logits.argmax(1)?;
     for (i, (t, p)) in a.targets.iter().zip(&predicted).enumerate().take(16) {
-        println!(
+        outln!(
             "sample {i}: explained class {t} (predicted {p}), relevance sum {:+.4}",
             sample_sum(&a.relevance, i, n)
         );
     }
     if n > 16 {
-        println!("... {} more samples", n - 16);
+        outln!("... {} more samples", n - 16);
     }
     if args.audit {
-        print!("{}", a.audit);
+        out!("{}", a.audit);
     }
     write_outputs(
         args,
@@ -234,16 +237,17 @@ fn write_outputs(
     }
     let mut written: Vec<PathBuf> = Vec::new();
     let result = (|| -> CliResult {
+        // Each file is announced before it is written: a closed stdout then fails before it.
         if let Some(out) = &args.out {
+            outln!("writing {} ({:?})", out.display(), relevance.shape());
             write_npy_f32(out, relevance)?;
             written.push(out.clone());
-            println!("wrote {} ({:?})", out.display(), relevance.shape());
         }
         if let (Some(png), Some(grid)) = (&args.heatmap, grid) {
+            outln!("writing {}", png.display());
             grid.save(png)
                 .map_err(|e| CliError::input(format!("{}: {e}", png.display())))?;
             written.push(png.clone());
-            println!("wrote {}", png.display());
         }
         Ok(())
     })();

@@ -48,16 +48,16 @@ pub fn run(
             Some(t) => format!("class {t}"),
             None => start.clone(),
         };
-        println!(
+        outln!(
             "sample {i}: explained {what}, relevance sum at {place} {:+.4}",
             sample_sum(&map, i, n)
         );
     }
     if n > 16 {
-        println!("... {} more samples", n - 16);
+        outln!("... {} more samples", n - 16);
     }
     if args.audit {
-        print!("{}", maps.audit);
+        out!("{}", maps.audit);
     }
     if !map.all_finite() {
         return Err(CliError::input(

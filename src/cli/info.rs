@@ -18,21 +18,23 @@ pub fn run(name: &str) -> CliResult {
         pretrained::load(arch).map_err(|e| CliError::internal(format!("embedded weights: {e}")))?;
     let ckpt = pretrained::checkpoint(arch).map_err(|e| CliError::internal(e.to_string()))?;
     let [c, h, w] = arch.input_shape();
-    println!("model        {name}");
-    println!("input        [N, {c}, {h}, {w}] grey values in [0, 1]");
-    println!("parameters   {}", model.parameter_count());
+    outln!("model        {name}");
+    outln!("input        [N, {c}, {h}, {w}] grey values in [0, 1]");
+    outln!("parameters   {}", model.parameter_count());
     match ckpt.meta.held_out_accuracy {
-        Some(a) => println!("held-out     {:.2}%", 100.0 * a),
-        None => println!("held-out     (not recorded)"),
+        Some(a) => outln!("held-out     {:.2}%", 100.0 * a),
+        None => outln!("held-out     (not recorded)"),
     }
-    println!("trained on   {}", ckpt.meta.data);
-    println!(
+    outln!("trained on   {}", ckpt.meta.data);
+    outln!(
         "recipe       {} epochs, seed {}, {}",
-        ckpt.meta.epochs, ckpt.meta.seed, ckpt.meta.notes
+        ckpt.meta.epochs,
+        ckpt.meta.seed,
+        ckpt.meta.notes
     );
-    println!("layers");
+    outln!("layers");
     for line in model.describe().lines() {
-        println!("  {line}");
+        outln!("  {line}");
     }
     Ok(())
 }

@@ -8,7 +8,7 @@ use relprop::onnx::OnnxNet;
 
 /// Prints the graph: node, op, output shape, and each composite's rule.
 pub fn run(net: &OnnxNet) -> CliResult {
-    println!("model        {} (imported from ONNX)", net.name());
+    outln!("model        {} (imported from ONNX)", net.name());
     let Some(shape) = net.input_shape() else {
         return Err(CliError::input(format!(
             "{}: the file does not fix the input's size, so the graph's shapes are unknown",
@@ -17,12 +17,12 @@ pub fn run(net: &OnnxNet) -> CliResult {
     };
     let mut one = vec![1];
     one.extend(&shape);
-    println!("input        [N, {}]", join(&shape));
+    outln!("input        [N, {}]", join(&shape));
     for note in net.notes() {
-        println!("note         {note}");
+        outln!("note         {note}");
     }
     let rec = record(net, &Tensor::zeros(&one))?;
-    println!("output       {} classes (logits)", rec.logits().shape()[1]);
+    outln!("output       {} classes (logits)", rec.logits().shape()[1]);
     let maps: Vec<_> = COMPOSITE_NAMES
         .iter()
         .map(|name| {
@@ -30,9 +30,9 @@ pub fn run(net: &OnnxNet) -> CliResult {
             Ok((*name, c.resolve(&c.canonize(&rec.tape)?)))
         })
         .collect::<relprop::core::Result<_>>()?;
-    println!("nodes: label, op, output shape per sample, and the rule each composite gives it");
-    println!("| node | op | output | {} |", COMPOSITE_NAMES.join(" | "));
-    println!("|---|---|---|{}", "---|".repeat(COMPOSITE_NAMES.len()));
+    outln!("nodes: label, op, output shape per sample, and the rule each composite gives it");
+    outln!("| node | op | output | {} |", COMPOSITE_NAMES.join(" | "));
+    outln!("|---|---|---|{}", "---|".repeat(COMPOSITE_NAMES.len()));
     for (id, node) in rec.tape.nodes().iter().enumerate() {
         let Some(label) = &node.label else { continue };
         if node.op.inputs().is_empty() {
@@ -42,7 +42,7 @@ pub fn run(net: &OnnxNet) -> CliResult {
             .iter()
             .map(|(_, map)| map.rule_name(id).unwrap_or_else(|| "derivative".into()))
             .collect();
-        println!(
+        outln!(
             "| {label} | {} | [{}] | {} |",
             node.op.name(),
             join(&node.value.shape()[1..]),

@@ -1,5 +1,8 @@
 //! The subcommands of the `relprop` tool, one file each.
 
+#[macro_use]
+pub mod out;
+
 pub mod bench;
 pub mod demo;
 pub mod error;

@@ -77,12 +77,13 @@ pub fn run_predict(
     let logits = predict(model.module(), &x, 256)?;
     match out {
         Some(path) => {
+            // Said before writing: a closed stdout then fails before any file is written.
+            outln!("writing logits {:?} to {}", logits.shape(), path.display());
             write_npy_f32(path, &logits)?;
-            println!("wrote logits {:?} to {}", logits.shape(), path.display());
         }
         None => {
             for (i, class) in logits.argmax(1)?.iter().enumerate() {
-                println!("{i}\t{class}");
+                outln!("{i}\t{class}");
             }
         }
     }
@@ -123,22 +124,22 @@ pub fn run_export(name: &str, out: &Path, format: Option<&str>) -> CliResult {
     let model = load(name, None)?;
     match format {
         ExportFormat::Safetensors => {
-            write_safetensors(out, &state_dict(&model))?;
-            println!(
-                "wrote {} parameters of {name} to {}",
+            outln!(
+                "writing {} parameters of {name} to {}",
                 model.parameter_count(),
                 out.display()
             );
+            write_safetensors(out, &state_dict(&model))?;
         }
         ExportFormat::Onnx => {
             let shape = model.arch.input_shape();
-            write_model(out, &model, &shape, name).map_err(|e| CliError::input(e.to_string()))?;
             let dims: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
-            println!(
-                "wrote {name} as ONNX (opset {OPSET}, input [batch, {}], output logits) to {}",
+            outln!(
+                "writing {name} as ONNX (opset {OPSET}, input [batch, {}], output logits) to {}",
                 dims.join(", "),
                 out.display()
             );
+            write_model(out, &model, &shape, name).map_err(|e| CliError::input(e.to_string()))?;
         }
     }
     Ok(())

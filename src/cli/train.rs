@@ -29,7 +29,7 @@ pub fn run(
         }
     });
     let r = training::recipe(arch);
-    println!(
+    outln!(
         "training {name} ({} epochs, batch {}, Adam {} with cosine decay, seed {seed})",
         epochs.unwrap_or(r.epochs),
         r.batch_size,
@@ -48,7 +48,7 @@ pub fn run(
     } else {
         "accuracy on the 2,000 test digits"
     };
-    println!("held-out {what}: {:.2}%", 100.0 * accuracy);
-    println!("wrote {}", out.display());
+    outln!("held-out {what}: {:.2}%", 100.0 * accuracy);
+    outln!("wrote {}", out.display());
     Ok(())
 }

@@ -56,7 +56,7 @@ pub fn run(args: &VerifyArgs) -> CliResult {
         &Seed::OneHot,
         args.tolerance,
     )?;
-    print!("{v}");
+    out!("{v}");
     let bad = v.violations();
     if bad.is_empty() {
         return Ok(());

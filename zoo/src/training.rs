@@ -12,6 +12,7 @@ use relprop_core::{Error, Result, Rng, Tensor};
 use relprop_nn::io::TrainingMeta;
 use relprop_nn::train::{predict, train_epoch, EpochStats, Labels};
 use relprop_nn::{Adam, Optimizer};
+use std::io::Write;
 
 /// How one architecture is trained.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -96,7 +97,9 @@ pub fn train(arch: Architecture, seed: u64, epochs: Option<usize>, quiet: bool) 
         };
         let stats = train_epoch(&mut model, &mut opt, batches, quiet)?;
         if !quiet {
-            println!(
+            // Progress lines are best effort: a closed stdout must not stop the training.
+            let _ = writeln!(
+                std::io::stdout(),
                 "{arch} epoch {}/{}  lr {:.2e}  {stats}",
                 epoch + 1,
                 r.epochs,
