@@ -5,7 +5,7 @@ use super::input::{read_targets, ModelInput};
 use clap::Args;
 use relprop::explain::heatmap::{Cell, ColorMap, Grid};
 use relprop::explain::{explain, Composite, Method, Seed, Targets, COMPOSITE_NAMES};
-use relprop::nn::io::write_npy_f32;
+use relprop::nn::io::{check_outputs, npy_f32_bytes, write_all_atomic};
 use std::io::Write;
 use std::path::PathBuf;
 
@@ -176,6 +176,17 @@ pub fn method(args: &ExplainArgs) -> CliResult<Method> {
 /// failure while writing removes what was already written: no partial output remains.
 pub fn run(args: &ExplainArgs) -> CliResult {
     let method = method(args)?;
+    // Outputs are checked before any work: writable, and none is an input or the other.
+    let outputs: Vec<&std::path::Path> = args
+        .out
+        .iter()
+        .chain(&args.heatmap)
+        .map(|p| p.as_path())
+        .collect();
+    let inputs: Vec<&std::path::Path> = std::iter::once(args.source.input.as_path())
+        .chain(args.targets.as_deref())
+        .collect();
+    check_outputs(&outputs, &inputs)?;
     let cmap = ColorMap::from_name(&args.cmap).ok_or_else(|| {
         CliError::input(format!(
             "unknown colour map '{}' (bwr, seismic, coldnhot, gray)",
@@ -223,8 +234,8 @@ pub fn run(args: &ExplainArgs) -> CliResult {
     )
 }
 
-/// Writes `--out` and `--heatmap` (when asked for and drawn); a failure removes what was
-/// already written.
+/// Writes `--out` and `--heatmap` (when asked for and drawn), all or nothing: a failure
+/// replaces no file.
 fn write_outputs(
     args: &ExplainArgs,
     relevance: &relprop::core::Tensor,
@@ -235,28 +246,25 @@ fn write_outputs(
             "--heatmap draws input maps: write a layer's map with --out",
         ));
     }
-    let mut written: Vec<PathBuf> = Vec::new();
-    let result = (|| -> CliResult {
-        // Each file is announced before it is written: a closed stdout then fails before it.
-        if let Some(out) = &args.out {
-            outln!("writing {} ({:?})", out.display(), relevance.shape());
-            write_npy_f32(out, relevance)?;
-            written.push(out.clone());
-        }
-        if let (Some(png), Some(grid)) = (&args.heatmap, grid) {
-            outln!("writing {}", png.display());
-            grid.save(png)
-                .map_err(|e| CliError::input(format!("{}: {e}", png.display())))?;
-            written.push(png.clone());
-        }
-        Ok(())
-    })();
-    if result.is_err() {
-        for path in written {
-            let _ = std::fs::remove_file(path);
-        }
+    // Both files are rendered first, announced (a closed stdout then fails before any
+    // file is touched), then written all or nothing.
+    let mut files: Vec<(&std::path::Path, Vec<u8>)> = Vec::new();
+    if let Some(out) = &args.out {
+        files.push((out, npy_f32_bytes(relevance.shape(), relevance.data())?));
     }
-    result
+    if let (Some(png), Some(grid)) = (&args.heatmap, grid) {
+        let bytes = grid
+            .to_png()
+            .map_err(|e| CliError::input(format!("{}: {e}", png.display())))?;
+        files.push((png, bytes));
+    }
+    for (path, _) in &files {
+        outln!("writing {}", path.display());
+    }
+    let refs: Vec<(&std::path::Path, &[u8])> =
+        files.iter().map(|(p, b)| (*p, b.as_slice())).collect();
+    write_all_atomic(&refs)?;
+    Ok(())
 }
 
 pub(crate) fn sample_sum(r: &relprop::core::Tensor, i: usize, n: usize) -> f32 {

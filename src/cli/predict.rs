@@ -4,7 +4,7 @@ use super::error::{in_file, CliError, CliResult};
 use super::input::read_input;
 use super::models::{load, load_any};
 use relprop::core::Tensor;
-use relprop::nn::io::{read_npy, write_npy_f32, write_safetensors, Array};
+use relprop::nn::io::{check_outputs, read_npy, write_npy_f32, write_safetensors, Array};
 use relprop::nn::state::state_dict;
 use relprop::nn::train::predict;
 use relprop::onnx::writer::{write_model, OPSET};
@@ -72,6 +72,9 @@ pub fn run_predict(
     input: &Path,
     out: Option<&Path>,
 ) -> CliResult {
+    if let Some(out) = out {
+        check_outputs(&[out], &[input])?;
+    }
     let model = load_any(name, weights)?;
     let x = read_input(input, &model)?.batch;
     let logits = predict(model.module(), &x, 256)?;
@@ -121,6 +124,7 @@ fn export_format(format: Option<&str>, out: &Path) -> CliResult<ExportFormat> {
 /// model as an `.onnx` file with a dynamic batch.
 pub fn run_export(name: &str, out: &Path, format: Option<&str>) -> CliResult {
     let format = export_format(format, out)?;
+    check_outputs(&[out], &[])?;
     let model = load(name, None)?;
     match format {
         ExportFormat::Safetensors => {

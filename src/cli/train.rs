@@ -28,6 +28,8 @@ pub fn run(
             PathBuf::from(format!("{name}.ckpt"))
         }
     });
+    // Checked before training, not after: a bad path must not cost the whole run.
+    relprop::nn::io::check_outputs(&[&out], &[])?;
     let r = training::recipe(arch);
     outln!(
         "training {name} ({} epochs, batch {}, Adam {} with cosine decay, seed {seed})",
@@ -42,13 +44,13 @@ pub fn run(
         params: state_dict(&trained.model),
         meta: trained.meta,
     };
-    ckpt.save(&out)?;
     let what = if name == "multidigit" {
         "top-2 accuracy on 2,000 test composites"
     } else {
         "accuracy on the 2,000 test digits"
     };
     outln!("held-out {what}: {:.2}%", 100.0 * accuracy);
-    outln!("wrote {}", out.display());
+    outln!("writing {}", out.display());
+    ckpt.save(&out)?;
     Ok(())
 }

@@ -1,6 +1,6 @@
 //! A grid of images and heatmaps, built row by row and rendered as one RGB image.
 
-use super::image::{write_png_rgb, HeatmapError};
+use super::image::{png_rgb_bytes, write_png_rgb, HeatmapError};
 use super::{grey_rgb, heatmap_rgb, ColorMap};
 use std::path::Path;
 
@@ -113,6 +113,12 @@ impl Grid {
     pub fn save(&self, path: &Path) -> Result<(), HeatmapError> {
         let (rgb, h, w) = self.to_rgb();
         write_png_rgb(path, &rgb, h, w)
+    }
+
+    /// Renders the grid as PNG bytes (to write together with other outputs).
+    pub fn to_png(&self) -> Result<Vec<u8>, HeatmapError> {
+        let (rgb, h, w) = self.to_rgb();
+        png_rgb_bytes(&rgb, h, w)
     }
 
     /// Draws an `ih x iw` image into the cell whose top-left corner is `at`.

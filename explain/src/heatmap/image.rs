@@ -1,11 +1,9 @@
 //! PNG files: atomic RGB writing and tolerant greyscale reading, with a typed error.
 
 use png::{BitDepth, ColorType, Decoder, Encoder, Transformations};
+use relprop_nn::io::{write_atomic, IoError};
 use std::fmt;
-use std::fs;
-use std::io::BufWriter;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 
 /// The largest width or height [`read_png_grey`] accepts: larger images are refused before
 /// any pixel buffer is allocated.
@@ -60,12 +58,9 @@ impl std::error::Error for HeatmapError {
     }
 }
 
-/// Writes `h x w` RGB bytes (row-major, 3 per pixel) as an 8-bit RGB PNG.
-///
-/// The image goes to a temporary file next to `path` that is then renamed over it, so a
-/// reader never sees a half-written file. Errors when `rgb.len() != h * w * 3`, the image
-/// is empty, or the file cannot be written.
-pub fn write_png_rgb(path: &Path, rgb: &[u8], h: usize, w: usize) -> Result<(), HeatmapError> {
+/// Encodes `h x w` RGB bytes (row-major, 3 per pixel) as an 8-bit RGB PNG in memory.
+/// Errors when `rgb.len() != h * w * 3` or the image is empty.
+pub fn png_rgb_bytes(rgb: &[u8], h: usize, w: usize) -> Result<Vec<u8>, HeatmapError> {
     let (Ok(height), Ok(width)) = (u32::try_from(h), u32::try_from(w)) else {
         return Err(HeatmapError::Invalid(format!(
             "a {h}x{w} image is too large for PNG"
@@ -83,44 +78,40 @@ pub fn write_png_rgb(path: &Path, rgb: &[u8], h: usize, w: usize) -> Result<(), 
             rgb.len()
         )));
     }
-    let tmp = temp_path(path);
-    let io_err = |source| HeatmapError::Io {
-        path: tmp.clone(),
-        source,
-    };
-    let result = (|| {
-        let file = fs::File::create(&tmp).map_err(io_err)?;
-        let mut out = BufWriter::new(file);
-        let mut encoder = Encoder::new(&mut out, width, height);
-        encoder.set_color(ColorType::Rgb);
-        encoder.set_depth(BitDepth::Eight);
-        let encode = |e: png::EncodingError| HeatmapError::Encode(e.to_string());
-        let mut writer = encoder.write_header().map_err(encode)?;
-        writer.write_image_data(rgb).map_err(encode)?;
-        writer.finish().map_err(encode)?;
-        let file = out.into_inner().map_err(|e| io_err(e.into_error()))?;
-        file.sync_all().map_err(io_err)?;
-        fs::rename(&tmp, path).map_err(|source| HeatmapError::Io {
-            path: path.to_path_buf(),
-            source,
-        })
-    })();
-    if result.is_err() {
-        // Best effort: the error being reported matters more than a leftover temp file.
-        let _ = fs::remove_file(&tmp);
-    }
-    result
+    let mut out = Vec::new();
+    let encode = |e: png::EncodingError| HeatmapError::Encode(e.to_string());
+    let mut encoder = Encoder::new(&mut out, width, height);
+    encoder.set_color(ColorType::Rgb);
+    encoder.set_depth(BitDepth::Eight);
+    let mut writer = encoder.write_header().map_err(encode)?;
+    writer.write_image_data(rgb).map_err(encode)?;
+    writer.finish().map_err(encode)?;
+    Ok(out)
 }
 
-/// A unique temporary name in `path`'s directory (same file system, so rename is atomic).
-fn temp_path(path: &Path) -> PathBuf {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    let name = path
-        .file_name()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "image.png".into());
-    path.with_file_name(format!(".{name}.{}.{n}.tmp", std::process::id()))
+/// Writes `h x w` RGB bytes as an 8-bit RGB PNG through relprop's one output path
+/// (`relprop_nn::io::write_atomic`: staged beside the target, then moved into place, so a
+/// reader never sees a half-written file). Errors as [`png_rgb_bytes`], or when the file
+/// cannot be written.
+pub fn write_png_rgb(path: &Path, rgb: &[u8], h: usize, w: usize) -> Result<(), HeatmapError> {
+    let bytes = png_rgb_bytes(rgb, h, w)?;
+    write_atomic(path, &bytes).map_err(HeatmapError::from)
+}
+
+impl From<IoError> for HeatmapError {
+    fn from(e: IoError) -> Self {
+        match e {
+            IoError::Io {
+                path,
+                kind,
+                message,
+            } => HeatmapError::Io {
+                path,
+                source: std::io::Error::new(kind, message),
+            },
+            other => HeatmapError::Invalid(other.to_string()),
+        }
+    }
 }
 
 /// Decodes a PNG into grey values in `[0, 1]`, row-major, with its height and width.

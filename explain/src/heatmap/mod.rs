@@ -16,7 +16,9 @@ mod image;
 
 pub use colormap::{ColorMap, COLORMAP_NAMES};
 pub use grid::{Cell, Grid};
-pub use image::{read_png_grey, read_png_rgb, write_png_rgb, HeatmapError, MAX_PNG_SIDE};
+pub use image::{
+    png_rgb_bytes, read_png_grey, read_png_rgb, write_png_rgb, HeatmapError, MAX_PNG_SIDE,
+};
 
 /// The value at `i`, with missing and non-finite values read as 0.
 fn value_at(map: &[f32], i: usize) -> f32 {

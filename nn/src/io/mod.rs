@@ -21,6 +21,7 @@ pub mod checkpoint;
 mod crc;
 pub mod npy;
 pub mod safetensors;
+mod write;
 
 #[cfg(test)]
 mod tests;
@@ -37,12 +38,11 @@ pub use self::safetensors::{
     f32_params_from_bytes, load_f32_params, parse_safetensors, read_safetensors, safetensors_bytes,
     write_safetensors,
 };
+pub use self::write::{check_outputs, write_all_atomic, write_atomic};
 
 use std::fmt;
 use std::fs;
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Everything that can go wrong reading or writing arrays, weights and checkpoints.
 ///
@@ -243,55 +243,4 @@ impl std::error::Error for IoError {}
 /// Reads a whole file, mapping OS errors to [`IoError::Io`].
 pub(crate) fn read_bytes(path: &Path) -> Result<Vec<u8>, IoError> {
     fs::read(path).map_err(|e| IoError::os(path, "reading", &e))
-}
-
-/// Distinguishes temporary files of concurrent saves from one process (parallel tests).
-static TMP_COUNTER: AtomicU64 = AtomicU64::new(0);
-
-/// Writes `bytes` to `path` so that readers see either the old file or the complete new
-/// one, never a partial write.
-///
-/// The data goes to `<name>.tmp-<pid>-<n>` in the same directory (a rename is only atomic
-/// within one file system), is flushed to disk with `fsync`, and is then renamed over
-/// `path`. On failure the temporary file is removed and `path` is untouched.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), IoError> {
-    let file_name = path.file_name().ok_or_else(|| IoError::Io {
-        path: path.to_path_buf(),
-        kind: std::io::ErrorKind::InvalidInput,
-        message: "writing: the path does not name a file".into(),
-    })?;
-    let mut tmp_name = file_name.to_os_string();
-    let n = TMP_COUNTER.fetch_add(1, Ordering::Relaxed);
-    tmp_name.push(format!(".tmp-{}-{n}", std::process::id()));
-    let tmp = path.with_file_name(tmp_name);
-
-    let result = (|| {
-        let mut file =
-            fs::File::create(&tmp).map_err(|e| IoError::os(path, "creating temporary file", &e))?;
-        file.write_all(bytes)
-            .map_err(|e| IoError::os(path, "writing temporary file", &e))?;
-        file.sync_all()
-            .map_err(|e| IoError::os(path, "syncing temporary file", &e))?;
-        drop(file);
-        fs::rename(&tmp, path).map_err(|e| IoError::os(path, "renaming temporary file", &e))
-    })();
-    if result.is_err() {
-        // Best effort: the error that matters is the one already being returned.
-        let _ = fs::remove_file(&tmp);
-        return result;
-    }
-    // Persist the rename itself; some file systems refuse to open directories, which only
-    // weakens durability after a power cut, so that failure is ignored.
-    #[cfg(unix)]
-    if let Some(dir) = path.parent() {
-        let dir = if dir.as_os_str().is_empty() {
-            Path::new(".")
-        } else {
-            dir
-        };
-        if let Ok(d) = fs::File::open(dir) {
-            let _ = d.sync_all();
-        }
-    }
-    Ok(())
 }
