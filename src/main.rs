@@ -32,7 +32,7 @@ enum Command {
         /// Seed of initialisation, shuffling and augmentation.
         #[arg(long, default_value_t = 0)]
         seed: u64,
-        /// Override the recipe's number of epochs.
+        /// Override the recipe's number of epochs (1 to 1000).
         #[arg(long)]
         epochs: Option<usize>,
         /// Checkpoint path (default: zoo/weights/<model>.ckpt in the repository).
@@ -88,7 +88,7 @@ enum Command {
         /// Models to benchmark, comma-separated: zoo names or .onnx paths.
         #[arg(long, value_delimiter = ',', default_value = "lenet5,vgg_small")]
         models: Vec<String>,
-        /// Batch sizes, comma-separated.
+        /// Batch sizes, comma-separated (each 1 to 4096).
         #[arg(long, value_delimiter = ',', default_value = "1,32,64,256")]
         batch_sizes: Vec<usize>,
         /// Methods, comma-separated (forward, gradient, lrp-epsilon-plus, lrp-epsilon-alpha2-beta1,
@@ -118,7 +118,7 @@ enum Command {
 enum EvalCommand {
     /// Does the map for class t sit on the digit of class t? (two-digit composites, multidigit)
     Discrimination {
-        /// Number of test composites.
+        /// Number of test composites (1 to 100000).
         #[arg(long, default_value_t = 1000)]
         n: usize,
         /// Seed of the composites.
@@ -133,7 +133,7 @@ enum EvalCommand {
     },
     /// Pixel flipping on single test digits (lenet5): AOPC per method against random order.
     Faithfulness {
-        /// Number of test digits.
+        /// Number of test digits (1 to the 2,000 test digits).
         #[arg(long, default_value_t = 500)]
         n: usize,
         /// Seed of the random baseline.
@@ -204,10 +204,12 @@ fn main() -> ExitCode {
     // The whole command runs on rayon's pool: kernels then split their work from a
     // worker thread instead of waking the pool from outside for each one. Worker threads
     // get the main thread's stack size, since the command now runs on one of them.
-    let _ = rayon::ThreadPoolBuilder::new()
-        .stack_size(8 << 20)
-        .build_global();
-    match relprop::core::kernels::split::on_pool(|| run(cli)) {
+    let command = || relprop::core::kernels::split::on_pool(|| run(cli));
+    let result = match cli::pool::build() {
+        Some(pool) => pool.install(command),
+        None => command(),
+    };
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             if !e.message.is_empty() {

@@ -37,12 +37,14 @@ impl Recorded {
     }
 }
 
-/// Records `model` on `x` in evaluation mode.
+/// Records `model` on `x` in evaluation mode. Errors when the output is not `[n, classes]`
+/// or an activation is not finite (naming the layer, see [`Tape::check_finite`]).
 pub fn record(model: &dyn Module, x: &Tensor) -> Result<Recorded> {
     let mut tape = Tape::for_inference();
     let input = tape.leaf(x.clone());
     tape.set_label(input, "input")?;
     let output = model.forward(&mut tape, input, Mode::Eval)?;
+    tape.check_finite("explain", output)?;
     let shape = tape.value(output)?.shape();
     if shape.len() != 2 || shape[0] != x.shape()[0] {
         return Err(Error::shape(

@@ -23,7 +23,8 @@ pub fn expected_shapes(module: &dyn Module) -> Vec<(String, Vec<usize>)> {
 }
 
 /// Checks `state` against the expected names and shapes: every expected parameter present
-/// with its shape and finite values, and (unless `allow_extra`) nothing else.
+/// with its shape and finite values, BatchNorm running variances (`*.running_var`) not
+/// negative, and (unless `allow_extra`) nothing else.
 pub fn check_state(
     expected: &[(String, Vec<usize>)],
     state: &[(String, Tensor)],
@@ -43,6 +44,16 @@ pub fn check_state(
         }
         if !t.all_finite() {
             return Err(IoError::NonFinite { name: name.clone() });
+        }
+        // A negative running variance makes evaluation-mode BatchNorm take the square
+        // root of a negative number: every activation after it would be NaN.
+        if name.ends_with(".running_var") {
+            if let Some(v) = t.data().iter().find(|&&v| v < 0.0) {
+                return Err(IoError::malformed(
+                    format!("parameter {name}"),
+                    format!("a running variance must be >= 0, found {v}"),
+                ));
+            }
         }
     }
     if !allow_extra {

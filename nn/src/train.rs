@@ -249,7 +249,8 @@ pub fn gather_rows(t: &Tensor, indices: &[usize]) -> Result<Tensor> {
 }
 
 /// Evaluation-mode outputs for every row of `inputs`, computed `batch_size` rows at a time
-/// on inference tapes, concatenated along the first dimension.
+/// on inference tapes, concatenated along the first dimension. Errors name the first layer
+/// whose activations are not finite rather than return meaningless outputs.
 pub fn predict(model: &dyn Module, inputs: &Tensor, batch_size: usize) -> Result<Tensor> {
     if inputs.rank() == 0 || batch_size == 0 {
         return Err(Error::invalid(
@@ -264,6 +265,7 @@ pub fn predict(model: &dyn Module, inputs: &Tensor, batch_size: usize) -> Result
         let mut tape = Tape::for_inference();
         let x = tape.constant(batch);
         let y = model.forward(&mut tape, x, Mode::Eval)?;
+        tape.check_finite("predict", y)?;
         let out = tape.value(y)?;
         tail = Some(out.shape()[1..].to_vec());
         data.extend_from_slice(out.data());

@@ -2,6 +2,7 @@
 //! second, for every method the issue tracker compares against PyTorch + Zennit.
 
 use super::error::{CliError, CliResult};
+use super::limits::{check_count, MAX_BATCH};
 use super::models::load_any;
 use relprop::core::{Result, Tape, Tensor};
 use relprop::explain::{explain, Composite, Method, Seed, Targets};
@@ -102,11 +103,14 @@ pub fn run(
             )));
         }
     }
-    if batches.contains(&0) {
-        return Err(CliError::input("batch sizes must be at least 1"));
+    for &n in batches {
+        check_count("--batch-sizes", n, MAX_BATCH)?;
     }
     let mut rows = Vec::new();
-    outln!("threads: {} (RAYON_NUM_THREADS to change)", rayon_threads());
+    outln!(
+        "threads: {} (RAYON_NUM_THREADS to change)",
+        rayon::current_num_threads()
+    );
     outln!("| model | method | batch | ms per batch (median) | explanations/s |");
     outln!("|---|---|---:|---:|---:|");
     for name in models {
@@ -139,15 +143,4 @@ pub fn run(
         outln!("wrote {}", path.display());
     }
     Ok(())
-}
-
-fn rayon_threads() -> usize {
-    std::env::var("RAYON_NUM_THREADS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or_else(|| {
-            std::thread::available_parallelism()
-                .map(|n| n.get())
-                .unwrap_or(1)
-        })
 }

@@ -1,6 +1,7 @@
 //! `relprop eval discrimination|faithfulness`: the evaluation tables of the README.
 
 use super::error::{CliError, CliResult};
+use super::limits::{check_count, MAX_COMPOSITES};
 use relprop::evaluation::{discrimination, faithfulness, DiscriminationRow, FaithfulnessRow};
 use relprop::evaluation::{DISCRIMINATION_METHODS, FAITHFULNESS_METHODS};
 use relprop::nn::progress::Progress;
@@ -56,9 +57,7 @@ pub fn run_discrimination(
     methods: &[String],
     csv: Option<&Path>,
 ) -> CliResult {
-    if n == 0 {
-        return Err(CliError::input("--n must be at least 1"));
-    }
+    check_count("--n", n, MAX_COMPOSITES)?;
     let methods = if methods.is_empty() {
         DISCRIMINATION_METHODS.to_vec()
     } else {

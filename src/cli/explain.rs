@@ -2,6 +2,7 @@
 
 use super::error::{CliError, CliResult};
 use super::input::{read_targets, ModelInput};
+use super::limits::{check_count, MAX_STEPS, MAX_WINDOW};
 use clap::Args;
 use relprop::explain::heatmap::{Cell, ColorMap, Grid};
 use relprop::explain::{explain, Composite, Method, Seed, Targets, COMPOSITE_NAMES};
@@ -45,14 +46,16 @@ pub struct ExplainArgs {
     /// (default: epsilon-plus for lrp, bounded-deep-taylor otherwise).
     #[arg(long)]
     pub rules: Option<String>,
-    /// Epsilon of the Epsilon rule.
-    #[arg(long, default_value_t = 1e-6)]
+    /// Epsilon of the Epsilon rule (finite, >= 0).
+    // Hyphen values parse, so `-1` or `-inf` reach the check in `composite` with a
+    // message about the option instead of being taken for a flag.
+    #[arg(long, default_value_t = 1e-6, allow_hyphen_values = true)]
     pub epsilon: f32,
     /// Lowest input value (ZBox).
-    #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
+    #[arg(long, default_value_t = 0.0, allow_hyphen_values = true)]
     pub low: f32,
     /// Highest input value (ZBox).
-    #[arg(long, default_value_t = 1.0, allow_negative_numbers = true)]
+    #[arg(long, default_value_t = 1.0, allow_hyphen_values = true)]
     pub high: f32,
     /// Float32 .npy of the input relevance, in the input's shape.
     #[arg(long)]
@@ -66,7 +69,7 @@ pub struct ExplainArgs {
     /// Print the per-layer relevance audit.
     #[arg(long)]
     pub audit: bool,
-    /// SmoothGrad samples or integrated-gradients steps.
+    /// SmoothGrad samples or integrated-gradients steps (1 to 100000).
     #[arg(long, default_value_t = 32)]
     pub steps: usize,
     /// SmoothGrad noise level, relative to the input's range.
@@ -80,10 +83,10 @@ pub struct ExplainArgs {
     /// (gradient, gradient-x-input and lrp).
     #[arg(long, conflicts_with_all = ["target", "targets"])]
     pub neuron: Option<String>,
-    /// Occlusion window side.
+    /// Occlusion window side (1 to the image side, at most 4096).
     #[arg(long, default_value_t = 4)]
     pub window: usize,
-    /// Occlusion stride.
+    /// Occlusion stride (1 to the window side).
     #[arg(long, default_value_t = 2)]
     pub stride: usize,
     /// Random seed (SmoothGrad noise).
@@ -133,6 +136,14 @@ pub fn method(args: &ExplainArgs) -> CliResult<Method> {
         );
     }
     let composite = composite(rules, args.epsilon, args.low, args.high)?;
+    match args.method.as_str() {
+        "smoothgrad" | "integrated-gradients" => check_count("--steps", args.steps, MAX_STEPS)?,
+        "occlusion" => {
+            check_count("--window", args.window, MAX_WINDOW)?;
+            check_count("--stride", args.stride, args.window)?;
+        }
+        _ => {}
+    }
     Ok(match args.method.as_str() {
         "gradient" => Method::Gradient,
         "gradient-x-input" => Method::GradientXInput,

@@ -32,6 +32,21 @@ pub fn load(name: &str, weights: Option<&Path>) -> CliResult<Model> {
     let is_safetensors = path.extension().is_some_and(|e| e == "safetensors");
     let state = if is_safetensors {
         let arrays = read_safetensors(path).map_err(|e| in_file(path, e))?;
+        // A parameter in another dtype is named as such rather than reported missing;
+        // weights are never converted silently (an F64 file may hold a different model).
+        let expected = expected_shapes(&model);
+        if let Some((name, a)) = arrays
+            .iter()
+            .find(|(n, a)| a.dtype() != "f32" && expected.iter().any(|(e, _)| e == n))
+        {
+            return Err(in_file(
+                path,
+                format!(
+                    "{name} is stored as {}; relprop reads F32",
+                    a.dtype().to_uppercase()
+                ),
+            ));
+        }
         // Keep the float tensors; other entries (labels, metadata) cannot be parameters.
         arrays
             .into_iter()
@@ -45,8 +60,15 @@ pub fn load(name: &str, weights: Option<&Path>) -> CliResult<Model> {
             .map_err(|e| in_file(path, e))?;
         ckpt.params
     };
-    load_state(&mut model, &state, is_safetensors)
-        .map_err(|e| CliError::input(format!("{}: {e}", path.display())))?;
+    load_state(&mut model, &state, is_safetensors).map_err(|e| {
+        // The loader's messages say "checkpoint"; name the format the user gave.
+        let message = e.to_string();
+        let message = match message.strip_prefix("checkpoint: ") {
+            Some(rest) if is_safetensors => format!("safetensors: {rest}"),
+            _ => message,
+        };
+        CliError::input(format!("{}: {message}", path.display()))
+    })?;
     Ok(model)
 }
 

@@ -4,7 +4,9 @@ use super::error::{in_file, CliError, CliResult};
 use super::input::read_input;
 use super::models::{load, load_any};
 use relprop::core::Tensor;
-use relprop::nn::io::{check_outputs, read_npy, write_npy_f32, write_safetensors, Array};
+use relprop::nn::io::{
+    check_outputs, read_npy, shape_text, write_npy_f32, write_safetensors, Array,
+};
 use relprop::nn::state::state_dict;
 use relprop::nn::train::predict;
 use relprop::onnx::writer::{write_model, OPSET};
@@ -43,17 +45,19 @@ pub fn read_input_npy(
         4 => shape,
         _ => {
             return Err(CliError::input(format!(
-                "{}: expected shape [N, {d}] or [{d}], found {shape:?}",
+                "{}: expected shape [N, {d}] or [{d}], found {}",
                 path.display(),
+                shape_text(&shape),
                 d = dims(want)
             )))
         }
     };
     if want.is_some_and(|w| shape[1..] != *w) || shape[0] == 0 {
         return Err(CliError::input(format!(
-            "{}: {model} takes inputs of shape [N, {}] with N >= 1, found {shape:?}",
+            "{}: {model} takes inputs of shape [N, {}] with N >= 1, found {}",
             path.display(),
-            dims(want)
+            dims(want),
+            shape_text(&shape)
         )));
     }
     if data.iter().any(|v| !v.is_finite()) {

@@ -1,6 +1,7 @@
 //! `relprop train MODEL`: trains a zoo model from its recipe and saves a checkpoint.
 
-use super::error::{CliError, CliResult};
+use super::error::CliResult;
+use super::limits::{check_count, MAX_EPOCHS};
 use super::models::architecture;
 use relprop::nn::io::Checkpoint;
 use relprop::nn::state::state_dict;
@@ -17,8 +18,8 @@ pub fn run(
     quiet: bool,
 ) -> CliResult {
     let arch = architecture(name)?;
-    if epochs == Some(0) {
-        return Err(CliError::input("--epochs must be at least 1"));
+    if let Some(epochs) = epochs {
+        check_count("--epochs", epochs, MAX_EPOCHS)?;
     }
     let out = out.unwrap_or_else(|| {
         let repo = PathBuf::from("zoo/weights");

@@ -26,10 +26,10 @@ pub struct VerifyArgs {
     #[arg(long, default_value_t = 1e-6)]
     pub epsilon: f32,
     /// Lowest input value (ZBox).
-    #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
+    #[arg(long, default_value_t = 0.0, allow_hyphen_values = true)]
     pub low: f32,
     /// Highest input value (ZBox).
-    #[arg(long, default_value_t = 1.0, allow_negative_numbers = true)]
+    #[arg(long, default_value_t = 1.0, allow_hyphen_values = true)]
     pub high: f32,
 }
 

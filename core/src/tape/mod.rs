@@ -136,6 +136,29 @@ impl Tape {
             .rposition(|n| n.label.as_deref() == Some(label))
     }
 
+    /// Errors naming the first labelled node (in recording order), then `output`, whose
+    /// value holds NaN or an infinity. A forward pass can overflow on a finite but huge
+    /// input, and a later ReLU turns the NaN into zeros: without this check such a pass
+    /// would end in finite but meaningless logits.
+    pub fn check_finite(&self, op: &'static str, output: NodeId) -> Result<()> {
+        let labelled = self.nodes.iter().filter(|n| n.label.is_some());
+        let bad = labelled
+            .chain(std::iter::once(self.node(output)?))
+            .find(|n| !n.value.all_finite());
+        let Some(node) = bad else {
+            return Ok(());
+        };
+        let name = node.label.as_deref().unwrap_or("the model's output");
+        Err(Error::invalid(
+            op,
+            if matches!(node.op, Op::Leaf { .. }) {
+                format!("{name} holds NaN or infinite values")
+            } else {
+                format!("the activations of {name} are not finite (is the input within range?)")
+            },
+        ))
+    }
+
     /// Records an input that wants a signal.
     pub fn leaf(&mut self, value: Tensor) -> NodeId {
         self.push_leaf(value, true, None)

@@ -1,6 +1,6 @@
 //! Integrated Gradients (Sundararajan et al. 2017) from a constant baseline.
 
-use super::{gradients_in_chunks, Batch};
+use super::{gradients_in_chunks, Batch, MAX_STEPS};
 use relprop_core::{Error, Result, Tensor};
 use relprop_nn::Module;
 
@@ -10,7 +10,7 @@ use relprop_nn::Module;
 ///
 /// By completeness the map sums to about `logit_t(x) - logit_t(b)`, closer as `steps`
 /// grows. All path points of all samples are stacked and evaluated in chunks. Errors when
-/// `steps` is 0, the baseline is not finite, or the batch and targets do not match.
+/// `steps` is 0 or above [`MAX_STEPS`], the baseline is not finite, or the batch and targets do not match.
 pub fn integrated_gradients(
     model: &dyn Module,
     x: &Tensor,
@@ -20,8 +20,11 @@ pub fn integrated_gradients(
 ) -> Result<Tensor> {
     const OP: &str = "integrated-gradients";
     let batch = Batch::check(OP, x, t)?;
-    if steps == 0 {
-        return Err(Error::invalid(OP, "steps must be at least 1"));
+    if steps == 0 || steps > MAX_STEPS {
+        return Err(Error::invalid(
+            OP,
+            format!("steps must be between 1 and {MAX_STEPS}, not {steps}"),
+        ));
     }
     if !baseline.is_finite() {
         return Err(Error::invalid(

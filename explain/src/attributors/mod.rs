@@ -18,6 +18,10 @@ pub use integrated_gradients::integrated_gradients;
 pub use occlusion::occlusion;
 pub use smoothgrad::smoothgrad;
 
+/// Most SmoothGrad samples or integrated-gradients steps per input: far past where the
+/// average stops changing, and small enough that `samples x steps` cannot overflow.
+pub const MAX_STEPS: usize = 100_000;
+
 use relprop_core::{Error, Exact, NodeId, Result, Signals, Tape, Tensor};
 use relprop_nn::{Mode, Module};
 

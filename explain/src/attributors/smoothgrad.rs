@@ -1,6 +1,6 @@
 //! SmoothGrad (Smilkov et al. 2017): the gradient averaged over noisy copies of the input.
 
-use super::{gradients_in_chunks, Batch};
+use super::{gradients_in_chunks, Batch, MAX_STEPS};
 use relprop_core::{Error, Result, Rng, Tensor};
 use relprop_nn::Module;
 
@@ -10,7 +10,7 @@ use relprop_nn::Module;
 ///
 /// The noise comes from one generator seeded with `seed` and drawn sample by sample, copy
 /// by copy, element by element, so the result is deterministic. `noise = 0` gives the plain
-/// gradient. Errors when `samples` is 0, `noise` is negative or not finite, or the batch
+/// gradient. Errors when `samples` is 0 or above [`MAX_STEPS`], `noise` is negative or not finite, or the batch
 /// and targets do not match.
 pub fn smoothgrad(
     model: &dyn Module,
@@ -22,8 +22,11 @@ pub fn smoothgrad(
 ) -> Result<Tensor> {
     const OP: &str = "smoothgrad";
     let batch = Batch::check(OP, x, t)?;
-    if samples == 0 {
-        return Err(Error::invalid(OP, "samples must be at least 1"));
+    if samples == 0 || samples > MAX_STEPS {
+        return Err(Error::invalid(
+            OP,
+            format!("samples must be between 1 and {MAX_STEPS}, not {samples}"),
+        ));
     }
     if !(noise.is_finite() && noise >= 0.0) {
         return Err(Error::invalid(

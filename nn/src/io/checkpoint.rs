@@ -169,9 +169,10 @@ impl Checkpoint {
                 .map(|&d| usize::try_from(d))
                 .collect::<Result<Vec<usize>, _>>()
                 .map_err(|_| IoError::malformed("checkpoint", "a dimension exceeds usize"))?;
+            let shape_s = super::shape_text(&shape);
             let Some(numel) = checked_numel(&shape) else {
                 return Err(IoError::TooLarge {
-                    what: format!("checkpoint parameter {} of shape {shape:?}", p.name),
+                    what: format!("checkpoint parameter {} of shape {shape_s}", p.name),
                     declared: declared_bytes(&shape, 4),
                     limit: (p.data.len() * 4) as u128,
                 });
@@ -180,7 +181,7 @@ impl Checkpoint {
                 return Err(IoError::malformed(
                     "checkpoint",
                     format!(
-                        "parameter {} has shape {shape:?} ({numel} values) but stores {}",
+                        "parameter {} has shape {shape_s} ({numel} values) but stores {}",
                         p.name,
                         p.data.len()
                     ),

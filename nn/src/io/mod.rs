@@ -44,6 +44,23 @@ use std::fmt;
 use std::fs;
 use std::path::{Path, PathBuf};
 
+/// Most dimensions an error message quotes from a file's shape.
+const SHAPE_DIMS_SHOWN: usize = 8;
+
+/// A shape as an error message quotes it: `[2, 3]`, or for a hostile header declaring
+/// a million dimensions the first few and `... (1000000 dimensions)`, so that one bad
+/// file cannot produce a megabyte of message.
+pub fn shape_text(shape: &[usize]) -> String {
+    if shape.len() <= SHAPE_DIMS_SHOWN {
+        return format!("{shape:?}");
+    }
+    let head: Vec<String> = shape[..SHAPE_DIMS_SHOWN]
+        .iter()
+        .map(|d| d.to_string())
+        .collect();
+    format!("[{}, ... ({} dimensions)]", head.join(", "), shape.len())
+}
+
 /// Everything that can go wrong reading or writing arrays, weights and checkpoints.
 ///
 /// `what` fields name the format and the part of the file involved (for example

@@ -10,7 +10,7 @@
 
 mod header;
 
-use super::{checked_numel, declared_bytes, read_bytes, write_atomic, Array, IoError};
+use super::{checked_numel, declared_bytes, read_bytes, shape_text, write_atomic, Array, IoError};
 use relprop_core::Tensor;
 use std::path::Path;
 
@@ -52,9 +52,10 @@ pub fn parse_npy(bytes: &[u8]) -> Result<Array, IoError> {
 
     // Size check before any allocation: the declared byte count must be exactly what remains.
     let numel = checked_numel(&shape);
+    let shape_s = shape_text(&shape);
     let Some(nbytes) = numel.and_then(|n| n.checked_mul(item)) else {
         return Err(IoError::TooLarge {
-            what: format!("npy data of shape {shape:?} and dtype {descr}"),
+            what: format!("npy data of shape {shape_s} and dtype {descr}"),
             declared: declared_bytes(&shape, item),
             limit: data.len() as u128,
         });
@@ -66,7 +67,7 @@ pub fn parse_npy(bytes: &[u8]) -> Result<Array, IoError> {
         return Err(IoError::malformed(
             "npy data",
             format!(
-                "{} bytes follow the {nbytes} bytes that shape {shape:?} declares",
+                "{} bytes follow the {nbytes} bytes that shape {shape_s} declares",
                 data.len() - nbytes
             ),
         ));
@@ -169,9 +170,10 @@ fn encode(
     write_data: impl FnOnce(&mut Vec<u8>),
 ) -> Result<Vec<u8>, IoError> {
     if checked_numel(shape) != Some(len) {
+        let shape_s = shape_text(shape);
         return Err(IoError::malformed(
             "npy export",
-            format!("shape {shape:?} does not hold the {len} values given"),
+            format!("shape {shape_s} does not hold the {len} values given"),
         ));
     }
     let dims: Vec<String> = shape.iter().map(|d| d.to_string()).collect();

@@ -5,7 +5,7 @@
 //! delegated to the `safetensors` crate after a pre-check of our own that bounds every
 //! declared size and offset by the file length (the crate can overflow on hostile offsets).
 
-use super::{checked_numel, declared_bytes, read_bytes, write_atomic, Array, IoError};
+use super::{checked_numel, declared_bytes, read_bytes, shape_text, write_atomic, Array, IoError};
 use ::safetensors::tensor::{Dtype, Metadata, SafeTensorError, SafeTensors, TensorView};
 use relprop_core::Tensor;
 use std::collections::HashSet;
@@ -253,7 +253,8 @@ fn describe(e: &SafeTensorError) -> String {
         }
         SafeTensorError::ValidationOverflow => "a tensor's byte size overflows".into(),
         SafeTensorError::InvalidTensorView(dtype, shape, n) => {
-            format!("{n} bytes cannot hold a {dtype:?} tensor of shape {shape:?}")
+            let shape_s = shape_text(shape);
+            format!("{n} bytes cannot hold a {dtype:?} tensor of shape {shape_s}")
         }
         other => format!("{other:?}"),
     }
