@@ -5,8 +5,11 @@ use super::models::{load_any, AnyModel};
 use super::predict::read_input_npy;
 use clap::Args;
 use relprop::core::Tensor;
-use relprop::explain::heatmap::{read_png_grey, read_png_rgb};
-use relprop::nn::io::{read_npy, Array};
+use relprop::explain::heatmap::{png_dimensions, read_png_grey, read_png_rgb};
+use relprop::nn::io::{read_capped, read_npy, Array};
+
+/// The largest PNG input read (64 MiB): far above any image of a model's input size.
+const MAX_PNG_BYTES: u64 = 64 << 20;
 use std::path::{Path, PathBuf};
 
 /// The model and input that `relprop explain` and `relprop verify` take.
@@ -64,8 +67,17 @@ pub fn read_input(path: &Path, model: &AnyModel) -> CliResult<Input> {
             model.name()
         )));
     }
-    let bytes =
-        std::fs::read(path).map_err(|e| CliError::input(format!("{}: {e}", path.display())))?;
+    let bytes = read_capped(path, MAX_PNG_BYTES).map_err(|e| in_file(path, e))?;
+    // The declared canvas is compared with the model's input before any pixel is decoded.
+    let (h, w) =
+        png_dimensions(&bytes).map_err(|e| CliError::input(format!("{}: {e}", path.display())))?;
+    if (h, w) != (want_h, want_w) {
+        return Err(CliError::input(format!(
+            "{}: the image is {w}x{h} pixels but {} takes {want_w}x{want_h} images",
+            path.display(),
+            model.name()
+        )));
+    }
     let read = if c == 1 { read_png_grey } else { read_png_rgb };
     let (pixels, h, w) =
         read(&bytes).map_err(|e| CliError::input(format!("{}: {e}", path.display())))?;

@@ -133,6 +133,17 @@ pub fn read_png_rgb(bytes: &[u8]) -> Result<(Vec<f32>, usize, usize), HeatmapErr
     read_png(bytes, 3)
 }
 
+/// A PNG's `(height, width)` from its header, without decoding any pixel: check it
+/// against what you need before paying for a decode.
+pub fn png_dimensions(bytes: &[u8]) -> Result<(usize, usize), HeatmapError> {
+    check_palette(bytes)?;
+    let mut decoder = Decoder::new(bytes);
+    let header = decoder
+        .read_header_info()
+        .map_err(|e| HeatmapError::Decode(e.to_string()))?;
+    Ok((header.height as usize, header.width as usize))
+}
+
 /// The decoder behind [`read_png_grey`] (`planes` = 1) and [`read_png_rgb`] (3).
 fn read_png(bytes: &[u8], planes: usize) -> Result<(Vec<f32>, usize, usize), HeatmapError> {
     let decode = |e: png::DecodingError| HeatmapError::Decode(e.to_string());

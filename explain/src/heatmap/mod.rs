@@ -17,7 +17,8 @@ mod image;
 pub use colormap::{ColorMap, COLORMAP_NAMES};
 pub use grid::{Cell, Grid};
 pub use image::{
-    png_rgb_bytes, read_png_grey, read_png_rgb, write_png_rgb, HeatmapError, MAX_PNG_SIDE,
+    png_dimensions, png_rgb_bytes, read_png_grey, read_png_rgb, write_png_rgb, HeatmapError,
+    MAX_PNG_SIDE,
 };
 
 /// The value at `i`, with missing and non-finite values read as 0.

@@ -257,7 +257,43 @@ impl fmt::Display for IoError {
 
 impl std::error::Error for IoError {}
 
-/// Reads a whole file, mapping OS errors to [`IoError::Io`].
+/// The largest file the array and weight loaders read (1 GiB): an endless input such as
+/// `/dev/zero` or a FIFO is refused at this size instead of read without bound.
+pub const MAX_FILE_BYTES: u64 = 1 << 30;
+
+/// Reads a whole file, mapping OS errors to [`IoError::Io`], at most [`MAX_FILE_BYTES`].
 pub(crate) fn read_bytes(path: &Path) -> Result<Vec<u8>, IoError> {
-    fs::read(path).map_err(|e| IoError::os(path, "reading", &e))
+    read_capped(path, MAX_FILE_BYTES)
+}
+
+/// Reads a whole file of at most `limit` bytes: a regular file's size is checked before
+/// reading, anything else (a FIFO, a device) is read up to the limit and refused past it.
+pub fn read_capped(path: &Path, limit: u64) -> Result<Vec<u8>, IoError> {
+    use std::io::Read;
+    let too_large = |declared: u128| IoError::TooLarge {
+        what: path.display().to_string(),
+        declared,
+        limit: limit.into(),
+    };
+    let file = fs::File::open(path).map_err(|e| IoError::os(path, "reading", &e))?;
+    let meta = file
+        .metadata()
+        .map_err(|e| IoError::os(path, "reading", &e))?;
+    if meta.is_dir() {
+        return Err(IoError::malformed(
+            path.display().to_string(),
+            "this is a folder, not a file",
+        ));
+    }
+    if meta.is_file() && meta.len() > limit {
+        return Err(too_large(meta.len().into()));
+    }
+    let mut bytes = Vec::new();
+    file.take(limit.saturating_add(1))
+        .read_to_end(&mut bytes)
+        .map_err(|e| IoError::os(path, "reading", &e))?;
+    if bytes.len() as u64 > limit {
+        return Err(too_large(u128::from(limit) + 1));
+    }
+    Ok(bytes)
 }
