@@ -5,12 +5,17 @@
 //! at a time and the chunks are joined. The maps are those of the whole batch; what
 //! changes is that a chunk's activations (a few MB) stay in the caches between the
 //! forward pass, the modified passes and the backward walk, where a 256-sample batch's
-//! (tens of MB per layer) go to memory and back at every step.
+//! (tens of MB per layer) go to memory and back at every step. The conservation check
+//! ([`verify_in_chunks`]) is chunked the same way, so its memory is that of one chunk's
+//! recording whatever the batch size.
 
 use crate::audit::{Audit, AuditRow};
+use crate::composite::Composite;
 use crate::method::Attribution;
-use crate::seed::Targets;
+use crate::seed::{Seed, Targets};
+use crate::verify::{verify, Verification};
 use relprop_core::{Error, Result, Tensor};
+use relprop_nn::Module;
 
 /// Samples per chunk: measured on `vgg_small` and `lenet5`, 32 to 64 samples per pass
 /// were fastest; a few samples more or less cost nothing measurable.
@@ -32,13 +37,91 @@ pub fn in_chunks(
     let mut parts = Vec::with_capacity(n.div_ceil(chunk));
     for start in (0..n).step_by(chunk) {
         let end = (start + chunk).min(n);
-        let t = match targets {
-            Targets::PerSample(v) => Targets::PerSample(v[start..end].to_vec()),
-            other => other.clone(),
-        };
+        let t = chunk_targets(targets, start, end);
         parts.push((start, explain_chunk(&x.batch_range(start, end)?, &t)?));
     }
     join(parts)
+}
+
+/// The targets of samples `start..end` of a batch.
+fn chunk_targets(targets: &Targets, start: usize, end: usize) -> Targets {
+    match targets {
+        Targets::PerSample(v) => Targets::PerSample(v[start..end].to_vec()),
+        other => other.clone(),
+    }
+}
+
+/// [`verify`] run on at most `chunk` samples at a time, with the per-sample columns of the
+/// chunks joined: the same rows and numbers as one pass over the whole batch (every
+/// quantity of the check is per sample), in the memory of one chunk.
+pub fn verify_in_chunks(
+    model: &dyn Module,
+    x: &Tensor,
+    targets: &Targets,
+    composite: &Composite,
+    seed: &Seed,
+    tolerance: f64,
+    chunk: usize,
+) -> Result<Verification> {
+    let n = x.shape().first().copied().unwrap_or(0);
+    if let Targets::PerSample(v) = targets {
+        Targets::check_count(v.len(), n)?;
+    }
+    let chunk = chunk.max(1);
+    if n <= chunk {
+        return verify(model, x, targets, composite, seed, tolerance);
+    }
+    let mut joined: Option<Verification> = None;
+    for start in (0..n).step_by(chunk) {
+        let end = (start + chunk).min(n);
+        let t = chunk_targets(targets, start, end);
+        let mut part = verify(
+            model,
+            &x.batch_range(start, end)?,
+            &t,
+            composite,
+            seed,
+            tolerance,
+        )?;
+        renumber_notes(&mut part.notes, start);
+        joined = Some(match joined {
+            None => part,
+            Some(acc) => append_verification(acc, part)?,
+        });
+    }
+    joined.ok_or_else(|| Error::invalid("verify", "the batch is empty"))
+}
+
+/// Appends the per-sample columns of `next` to `acc` (same model, so the same rows).
+fn append_verification(mut acc: Verification, next: Verification) -> Result<Verification> {
+    let same_rows = acc.layers.len() == next.layers.len()
+        && acc
+            .layers
+            .iter()
+            .zip(&next.layers)
+            .all(|(a, b)| a.node == b.node);
+    if !same_rows {
+        return Err(Error::invalid(
+            "verify",
+            "chunks of one batch reached different layers",
+        ));
+    }
+    acc.targets.extend(next.targets);
+    acc.seed_sums.extend(next.seed_sums);
+    acc.seed_abs.extend(next.seed_abs);
+    for (row, more) in acc.layers.iter_mut().zip(next.layers) {
+        row.has_bias |= more.has_bias;
+        row.sums.extend(more.sums);
+        row.local_errors.extend(more.local_errors);
+        row.absorbed.extend(more.absorbed);
+        row.cumulative_errors.extend(more.cumulative_errors);
+    }
+    for note in next.notes {
+        if !acc.notes.contains(&note) {
+            acc.notes.push(note);
+        }
+    }
+    Ok(acc)
 }
 
 /// Joins chunk attributions (each with the index of its first sample), in order.
@@ -91,10 +174,16 @@ fn append_audit(mut acc: Audit, next: Audit) -> Result<Audit> {
     Ok(acc)
 }
 
+/// Renumbers an audit's notes by batch index (see [`renumber_notes`]).
+fn shift_notes(mut audit: Audit, start: usize) -> Audit {
+    renumber_notes(&mut audit.notes, start);
+    audit
+}
+
 /// Notes name samples as `sample {i}: ...` by their index in the chunk; renumbers them
 /// by their index in the batch.
-fn shift_notes(mut audit: Audit, start: usize) -> Audit {
-    for note in &mut audit.notes {
+fn renumber_notes(notes: &mut [String], start: usize) {
+    for note in notes.iter_mut() {
         let Some(rest) = note.strip_prefix("sample ") else {
             continue;
         };
@@ -105,7 +194,6 @@ fn shift_notes(mut audit: Audit, start: usize) -> Audit {
             }
         }
     }
-    audit
 }
 
 #[cfg(test)]
@@ -150,5 +238,40 @@ mod tests {
         let mut c = note_audit(&[]);
         c.rows.push(row(4));
         assert!(append_audit(a, c).is_err());
+    }
+
+    #[test]
+    fn verification_in_chunks_equals_one_pass() {
+        use relprop_core::Rng;
+        use relprop_nn::{Linear, Relu, Sequential};
+        let mut rng = Rng::new(5);
+        let net = Sequential::new("")
+            .with(Linear::new("fc1", 6, 8, true, &mut rng))
+            .with(Relu::named("relu"))
+            .with(Linear::new("fc2", 8, 3, true, &mut rng));
+        let x = Tensor::rand_uniform(&[7, 6], -1.0, 1.0, 2);
+        let targets = Targets::PerSample(vec![0, 1, 2, 0, 1, 2, 0]);
+        let rules = Composite::epsilon_plus(1e-6);
+        let whole = verify(&net, &x, &targets, &rules, &Seed::OneHot, 1e-3).unwrap();
+        let parts = verify_in_chunks(&net, &x, &targets, &rules, &Seed::OneHot, 1e-3, 3).unwrap();
+        assert_eq!(parts.targets, whole.targets);
+        assert_eq!(parts.seed_sums, whole.seed_sums);
+        assert_eq!(parts.layers.len(), whole.layers.len());
+        for (a, b) in parts.layers.iter().zip(&whole.layers) {
+            assert_eq!((a.node, &a.label), (b.node, &b.label));
+            assert_eq!(a.sums.len(), 7);
+            for (u, v) in a.sums.iter().zip(&b.sums) {
+                assert!(
+                    (u - v).abs() <= 1e-5 * v.abs().max(1.0),
+                    "{}: {u} vs {v}",
+                    a.label
+                );
+            }
+            assert_eq!(a.local_errors.len(), b.local_errors.len());
+            assert_eq!(a.absorbed.len(), b.absorbed.len());
+        }
+        // A target list of the wrong length is refused before any chunk runs.
+        let short = Targets::PerSample(vec![0; 6]);
+        assert!(verify_in_chunks(&net, &x, &short, &rules, &Seed::OneHot, 1e-3, 3).is_err());
     }
 }

@@ -3,7 +3,8 @@
 use super::error::{CliError, CliResult};
 use super::input::ModelInput;
 use clap::Args;
-use relprop::explain::verify::{verify, DEFAULT_TOLERANCE};
+use relprop::explain::batching::{verify_in_chunks, CHUNK};
+use relprop::explain::verify::DEFAULT_TOLERANCE;
 use relprop::explain::{Seed, Targets};
 
 /// Everything `relprop verify` accepts.
@@ -48,13 +49,15 @@ pub fn run(args: &VerifyArgs) -> CliResult {
         Some(t) => Targets::Class(t),
         None => Targets::Argmax,
     };
-    let v = verify(
+    // Chunked like `explain`: memory stays that of one chunk's recording.
+    let v = verify_in_chunks(
         model.module(),
         &input.batch,
         &targets,
         &composite,
         &Seed::OneHot,
         args.tolerance,
+        CHUNK,
     )?;
     out!("{v}");
     let bad = v.violations();
