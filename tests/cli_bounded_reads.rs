@@ -1,5 +1,6 @@
-//! Reads are bounded: an endless input is refused at the loaders' size limit, and a PNG's
-//! declared canvas is compared with the model's input before any pixel is decoded.
+//! Reads are bounded: an `.npy` input is read no further than its header declares (an
+//! endless stream is refused after its first bytes), and a PNG's declared canvas is
+//! compared with the model's input before any pixel is decoded.
 
 mod common;
 
@@ -8,7 +9,7 @@ use relprop::explain::heatmap::write_png_rgb;
 use std::time::{Duration, Instant};
 
 #[test]
-fn an_endless_input_is_refused_at_the_limit() {
+fn an_endless_input_is_refused_at_its_first_bytes() {
     if !std::path::Path::new("/dev/zero").exists() {
         return;
     }
@@ -16,10 +17,7 @@ fn an_endless_input_is_refused_at_the_limit() {
     let o = relprop(&["predict", "--model", "lenet5", "--input", "/dev/zero"]);
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(2), "{err}");
-    assert!(
-        err.contains("/dev/zero") && err.contains("allowed"),
-        "{err}"
-    );
+    assert!(err.contains("/dev/zero") && err.contains("magic"), "{err}");
     assert!(start.elapsed() < Duration::from_secs(60));
 }
 
@@ -47,4 +45,76 @@ fn a_large_png_canvas_is_refused_before_decoding() {
     assert!(err.contains("3000x3000") && err.contains("28x28"), "{err}");
     assert!(!out.exists());
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Feeds `header` and then zeros without end into a FIFO that `relprop predict` reads;
+/// returns the command's output once it has given up on the stream.
+#[cfg(unix)]
+fn predict_from_endless_fifo(name: &str, header: Vec<u8>) -> std::process::Output {
+    use std::io::Write;
+    let dir = scratch(name);
+    let fifo = dir.join("in.npy");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .expect("mkfifo");
+    assert!(made.success());
+    let path = fifo.clone();
+    // Opening a FIFO for writing waits for a reader; writing stops when the reader closes.
+    let writer = std::thread::spawn(move || {
+        let Ok(mut w) = std::fs::OpenOptions::new().write(true).open(&path) else {
+            return;
+        };
+        if w.write_all(&header).is_err() {
+            return;
+        }
+        let zeros = vec![0u8; 1 << 16];
+        while w.write_all(&zeros).is_ok() {}
+    });
+    let out = relprop(&[
+        "predict",
+        "--model",
+        "lenet5",
+        "--input",
+        fifo.to_str().unwrap(),
+    ]);
+    if !writer.is_finished() {
+        // The reader never opened the FIFO: open it once so the writer is released.
+        let _ = std::fs::File::open(&fifo);
+    }
+    writer.join().unwrap();
+    std::fs::remove_dir_all(&dir).ok();
+    out
+}
+
+/// A version 1.0 `.npy` header for float32 data of `shape`.
+#[cfg(unix)]
+fn npy_header(shape: &str) -> Vec<u8> {
+    let dict = format!("{{'descr': '<f4', 'fortran_order': False, 'shape': {shape}, }}\n");
+    let mut h = b"\x93NUMPY\x01\x00".to_vec();
+    h.extend_from_slice(&(dict.len() as u16).to_le_bytes());
+    h.extend_from_slice(dict.as_bytes());
+    h
+}
+
+#[cfg(unix)]
+#[test]
+fn a_stream_longer_than_its_header_declares_is_refused_after_the_declared_data() {
+    let o = predict_from_endless_fifo("fifo-trailing", npy_header("(1, 1, 28, 28)"));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("bytes follow"), "{err}");
+}
+
+#[cfg(unix)]
+#[test]
+fn a_stream_declaring_more_than_the_limit_is_refused_before_its_data() {
+    let o = predict_from_endless_fifo("fifo-huge", npy_header("(1000000, 1, 28, 28)"));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("(1000000, 1, 28, 28)") || err.contains("1000000"),
+        "{err}"
+    );
+    assert!(err.contains("allowed"), "{err}");
 }

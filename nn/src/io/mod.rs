@@ -266,15 +266,8 @@ pub(crate) fn read_bytes(path: &Path) -> Result<Vec<u8>, IoError> {
     read_capped(path, MAX_FILE_BYTES)
 }
 
-/// Reads a whole file of at most `limit` bytes: a regular file's size is checked before
-/// reading, anything else (a FIFO, a device) is read up to the limit and refused past it.
-pub fn read_capped(path: &Path, limit: u64) -> Result<Vec<u8>, IoError> {
-    use std::io::Read;
-    let too_large = |declared: u128| IoError::TooLarge {
-        what: path.display().to_string(),
-        declared,
-        limit: limit.into(),
-    };
+/// Opens a file for reading; a folder is refused with a clear message.
+pub(crate) fn open_readable(path: &Path) -> Result<(fs::File, fs::Metadata), IoError> {
     let file = fs::File::open(path).map_err(|e| IoError::os(path, "reading", &e))?;
     let meta = file
         .metadata()
@@ -285,6 +278,34 @@ pub fn read_capped(path: &Path, limit: u64) -> Result<Vec<u8>, IoError> {
             "this is a folder, not a file",
         ));
     }
+    Ok((file, meta))
+}
+
+/// Reads from `file` until `bytes` holds `len` bytes or the file ends.
+pub(crate) fn fill_to(
+    file: &mut impl std::io::Read,
+    bytes: &mut Vec<u8>,
+    len: usize,
+    path: &Path,
+) -> Result<(), IoError> {
+    use std::io::Read;
+    let need = len.saturating_sub(bytes.len()) as u64;
+    file.take(need)
+        .read_to_end(bytes)
+        .map_err(|e| IoError::os(path, "reading", &e))?;
+    Ok(())
+}
+
+/// Reads a whole file of at most `limit` bytes: a regular file's size is checked before
+/// reading, anything else (a FIFO, a device) is read up to the limit and refused past it.
+pub fn read_capped(path: &Path, limit: u64) -> Result<Vec<u8>, IoError> {
+    use std::io::Read;
+    let too_large = |declared: u128| IoError::TooLarge {
+        what: path.display().to_string(),
+        declared,
+        limit: limit.into(),
+    };
+    let (file, meta) = open_readable(path)?;
     if meta.is_file() && meta.len() > limit {
         return Err(too_large(meta.len().into()));
     }

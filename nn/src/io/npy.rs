@@ -10,7 +10,10 @@
 
 mod header;
 
-use super::{checked_numel, declared_bytes, read_bytes, shape_text, write_atomic, Array, IoError};
+use super::{
+    checked_numel, declared_bytes, fill_to, open_readable, shape_text, write_atomic, Array,
+    IoError, MAX_FILE_BYTES,
+};
 use relprop_core::Tensor;
 use std::path::Path;
 
@@ -29,18 +32,7 @@ pub fn parse_npy(bytes: &[u8]) -> Result<Array, IoError> {
     let (header, data) = split_header(bytes)?;
     let (descr, fortran, shape) = header::parse(header)?;
 
-    let (kind, item) = match descr.as_str() {
-        "<f4" => (Kind::F32, 4),
-        "<f8" => (Kind::F64, 8),
-        "<i8" => (Kind::I64, 8),
-        "|u1" | "<u1" | ">u1" => (Kind::U8, 1),
-        _ => {
-            return Err(IoError::UnsupportedDtype {
-                what: "npy (supported: <f4, <f8, <i8, |u1)".into(),
-                dtype: format!("'{descr}'"),
-            })
-        }
-    };
+    let (kind, item) = element(&descr)?;
     if fortran {
         return Err(IoError::Unsupported {
             what: "npy".into(),
@@ -102,9 +94,43 @@ pub fn parse_npy(bytes: &[u8]) -> Result<Array, IoError> {
     })
 }
 
+/// Headers longer than this are refused (numpy writes a few dozen bytes; its own reader
+/// stops at 10,000 by default).
+const MAX_HEADER_BYTES: usize = 1 << 20;
+
 /// Reads a `.npy` file; see [`parse_npy`] for the errors.
+///
+/// The header is read and checked first, then exactly the data it declares and one byte
+/// more (to notice trailing bytes): an endless or oversized stream (a FIFO, `/dev/zero`) is
+/// refused after a few bytes, and no more than [`MAX_FILE_BYTES`] is ever read.
 pub fn read_npy(path: impl AsRef<Path>) -> Result<Array, IoError> {
-    parse_npy(&read_bytes(path.as_ref())?)
+    let path = path.as_ref();
+    let (mut file, _) = open_readable(path)?;
+    let mut bytes = Vec::new();
+    fill_to(&mut file, &mut bytes, 12, path)?;
+    let (start, header_len) = preamble(&bytes)?;
+    if header_len > MAX_HEADER_BYTES {
+        return Err(IoError::TooLarge {
+            what: "npy header".into(),
+            declared: header_len as u128,
+            limit: MAX_HEADER_BYTES as u128,
+        });
+    }
+    fill_to(&mut file, &mut bytes, start + header_len, path)?;
+    let (header, _) = split_header(&bytes)?;
+    let (descr, _, shape) = header::parse(header)?;
+    let (_, item) = element(&descr)?;
+    let limit = MAX_FILE_BYTES as usize - start - header_len;
+    let data = checked_numel(&shape).and_then(|n| n.checked_mul(item));
+    let Some(data) = data.filter(|&d| d <= limit) else {
+        return Err(IoError::TooLarge {
+            what: format!("npy data of shape {} and dtype {descr}", shape_text(&shape)),
+            declared: declared_bytes(&shape, item),
+            limit: limit as u128,
+        });
+    };
+    fill_to(&mut file, &mut bytes, start + header_len + data + 1, path)?;
+    parse_npy(&bytes)
 }
 
 /// Reads a `.npy` file of `<f4` or `<f8` values as a tensor (`<f8` rounded to `f32`).
@@ -143,6 +169,22 @@ pub fn write_npy_f32(path: impl AsRef<Path>, tensor: &Tensor) -> Result<(), IoEr
 /// Writes int64 values (labels, class indices) as a `<i8` `.npy` file, atomically.
 pub fn write_npy_i64(path: impl AsRef<Path>, shape: &[usize], data: &[i64]) -> Result<(), IoError> {
     write_atomic(path.as_ref(), &npy_i64_bytes(shape, data)?)
+}
+
+/// The element kind and size of a supported `descr`.
+fn element(descr: &str) -> Result<(Kind, usize), IoError> {
+    Ok(match descr {
+        "<f4" => (Kind::F32, 4),
+        "<f8" => (Kind::F64, 8),
+        "<i8" => (Kind::I64, 8),
+        "|u1" | "<u1" | ">u1" => (Kind::U8, 1),
+        _ => {
+            return Err(IoError::UnsupportedDtype {
+                what: "npy (supported: <f4, <f8, <i8, |u1)".into(),
+                dtype: format!("'{descr}'"),
+            })
+        }
+    })
 }
 
 #[derive(Clone, Copy)]
@@ -208,6 +250,20 @@ fn encode(
 
 /// Checks magic and version and returns (header text, data bytes).
 fn split_header(bytes: &[u8]) -> Result<(&str, &[u8]), IoError> {
+    let (start, header_len) = preamble(bytes)?;
+    let rest = &bytes[start..];
+    if header_len > rest.len() {
+        return Err(IoError::truncated("npy header", header_len, rest.len()));
+    }
+    let (header, data) = rest.split_at(header_len);
+    // 1.0/2.0 headers are latin-1 and 3.0 UTF-8; a valid dtype/shape dict is ASCII either way.
+    let header = std::str::from_utf8(header)
+        .map_err(|_| IoError::malformed("npy header", "the header is not ASCII/UTF-8 text"))?;
+    Ok((header, data))
+}
+
+/// Checks magic and version and returns (where the header starts, its declared length).
+fn preamble(bytes: &[u8]) -> Result<(usize, usize), IoError> {
     let n = bytes.len().min(MAGIC.len());
     if bytes[..n] != MAGIC[..n] {
         return Err(IoError::BadMagic { what: "npy".into() });
@@ -235,13 +291,5 @@ fn split_header(bytes: &[u8]) -> Result<(&str, &[u8]), IoError> {
     } else {
         u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize
     };
-    let rest = &bytes[start..];
-    if header_len > rest.len() {
-        return Err(IoError::truncated("npy header", header_len, rest.len()));
-    }
-    let (header, data) = rest.split_at(header_len);
-    // 1.0/2.0 headers are latin-1 and 3.0 UTF-8; a valid dtype/shape dict is ASCII either way.
-    let header = std::str::from_utf8(header)
-        .map_err(|_| IoError::malformed("npy header", "the header is not ASCII/UTF-8 text"))?;
-    Ok((header, data))
+    Ok((start, header_len))
 }
