@@ -205,3 +205,37 @@ fn the_cli_writes_layer_maps_and_explains_neurons() {
     }
     let _ = std::fs::remove_dir_all(&tmp);
 }
+
+#[test]
+fn the_cli_explains_large_batches_at_a_layer_in_chunks_with_the_same_maps() {
+    // 70 samples: more than one 64-sample chunk.
+    let tmp = common::scratch("layers-chunks");
+    let (x, out) = (tmp.join("x.npy"), tmp.join("layer.npy"));
+    let batch = digits_batch(70);
+    write_npy_f32(&x, &batch).unwrap();
+    let o = common::relprop(&[
+        "explain",
+        "--model",
+        "lenet5",
+        "--input",
+        x.to_str().unwrap(),
+        "--method",
+        "lrp",
+        "--layer",
+        "features.conv2",
+        "--out",
+        out.to_str().unwrap(),
+        "--audit",
+    ]);
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let model = pretrained::load(Architecture::Lenet5).unwrap();
+    let whole = explain_layers(&model, &batch, &Targets::Argmax, &lrp(), None).unwrap();
+    let reference = whole.at("features.conv2").unwrap();
+    let written = read_tensor(&out).unwrap();
+    assert_eq!(written.shape(), reference.shape());
+    assert!(written.max_rel_diff(reference).unwrap() < 1e-5);
+    // The audit covers all 70 samples, not the last chunk only.
+    assert!(stdout.contains("means over 70 samples"), "{stdout}");
+    let _ = std::fs::remove_dir_all(&tmp);
+}

@@ -44,7 +44,7 @@ pub fn in_chunks(
 }
 
 /// The targets of samples `start..end` of a batch.
-fn chunk_targets(targets: &Targets, start: usize, end: usize) -> Targets {
+pub fn chunk_targets(targets: &Targets, start: usize, end: usize) -> Targets {
     match targets {
         Targets::PerSample(v) => Targets::PerSample(v[start..end].to_vec()),
         other => other.clone(),
@@ -143,6 +143,19 @@ fn join(parts: Vec<(usize, Attribution)>) -> Result<Attribution> {
         targets,
         audit: audit.unwrap_or_default(),
     })
+}
+
+/// Joins the audits of a batch's chunks (each with the index of its first sample), in
+/// order, into the audit of the whole batch.
+pub fn join_audits(parts: Vec<(usize, Audit)>) -> Result<Audit> {
+    let mut joined: Option<Audit> = None;
+    for (start, part) in parts {
+        joined = Some(match joined {
+            None => shift_notes(part, start),
+            Some(acc) => append_audit(acc, shift_notes(part, start))?,
+        });
+    }
+    Ok(joined.unwrap_or_default())
 }
 
 /// Appends the per-sample columns of `next` to `acc` (same model, so the same rows).

@@ -2,7 +2,7 @@
 //! second, for every method the issue tracker compares against PyTorch + Zennit.
 
 use super::error::{CliError, CliResult};
-use super::limits::{check_count, MAX_BATCH};
+use super::limits::{check_count, MAX_BATCH, MAX_MIN_SECONDS};
 use super::models::load_any;
 use relprop::core::{Result, Tape, Tensor};
 use relprop::explain::{explain, Composite, Method, Seed, Targets};
@@ -105,6 +105,11 @@ pub fn run(
     }
     for &n in batches {
         check_count("--batch-sizes", n, MAX_BATCH)?;
+    }
+    if !(0.0..=MAX_MIN_SECONDS).contains(&min_seconds) {
+        return Err(CliError::input(format!(
+            "--min-seconds must be between 0 and {MAX_MIN_SECONDS}, got {min_seconds}"
+        )));
     }
     let mut rows = Vec::new();
     outln!(

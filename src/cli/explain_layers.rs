@@ -6,6 +6,7 @@ use super::explain::{sample_sum, ExplainArgs};
 use super::input::Input;
 use super::models::AnyModel;
 use relprop::core::Tensor;
+use relprop::explain::batching::{chunk_targets, join_audits, CHUNK};
 use relprop::explain::{explain_layers, Method, Neuron, Targets};
 
 /// The map to write (at `--layer`, else the input's in the input's shape) and, for an
@@ -19,32 +20,41 @@ pub fn run(
 ) -> CliResult<(Tensor, Option<Tensor>)> {
     let neuron = args.neuron.as_deref().map(Neuron::parse).transpose()?;
     let at_layer = args.layer.as_ref().filter(|_| args.method != "grad-cam");
-    let maps = explain_layers(
-        model.module(),
-        &input.batch,
-        targets,
-        method,
-        neuron.as_ref(),
-    )?;
     let n = input.batch.shape()[0];
     let start = match &neuron {
         Some(nr) => format!("unit {} of {}", nr.index, nr.label),
         None => "class".into(),
     };
-    let (map, drawn) = match at_layer {
-        Some(label) => {
-            let map = maps.at(label).cloned().ok_or_else(|| {
+    if let Targets::PerSample(v) = targets {
+        Targets::check_count(v.len(), n)?;
+    }
+    // Chunked like `explain`: only the requested map of each chunk is kept, not the maps
+    // of every layer for the whole batch.
+    let (mut maps, mut explained, mut audits) = (Vec::new(), Vec::new(), Vec::new());
+    for first in (0..n).step_by(CHUNK) {
+        let end = (first + CHUNK).min(n);
+        let chunk = input.batch.batch_range(first, end)?;
+        let t = chunk_targets(targets, first, end);
+        let part = explain_layers(model.module(), &chunk, &t, method, neuron.as_ref())?;
+        maps.push(match at_layer {
+            Some(label) => part.at(label).cloned().ok_or_else(|| {
                 CliError::input(format!(
                     "the walk does not reach a layer labelled '{label}' (`relprop info` lists the labels; a layer above the explained neuron gets nothing)"
                 ))
-            })?;
-            (map, None)
-        }
-        None => (maps.input.reshape(&input.shape)?, Some(maps.input.clone())),
+            })?,
+            None => part.input,
+        });
+        explained.extend(part.targets);
+        audits.push((first, part.audit));
+    }
+    let joined = Tensor::concat_batch(&maps)?;
+    let (map, drawn) = match at_layer {
+        Some(_) => (joined, None),
+        None => (joined.reshape(&input.shape)?, Some(joined)),
     };
     let place = at_layer.map_or("input".to_string(), |l| format!("layer {l}"));
     for i in 0..n.min(16) {
-        let what = match maps.targets.get(i) {
+        let what = match explained.get(i) {
             Some(t) => format!("class {t}"),
             None => start.clone(),
         };
@@ -57,7 +67,7 @@ pub fn run(
         outln!("... {} more samples", n - 16);
     }
     if args.audit {
-        out!("{}", maps.audit);
+        out!("{}", join_audits(audits)?);
     }
     if !map.all_finite() {
         return Err(CliError::input(

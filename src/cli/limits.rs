@@ -13,6 +13,8 @@ pub const MAX_WINDOW: usize = 4096;
 pub const MAX_COMPOSITES: usize = 100_000;
 /// `bench --batch-sizes`: 4,096 inputs of `vgg_small` already need gigabytes of activations.
 pub const MAX_BATCH: usize = 4096;
+/// `bench --min-seconds`: an hour per cell is already far more than a stable median needs.
+pub const MAX_MIN_SECONDS: f64 = 3600.0;
 /// `train --epochs`: the recipes train for at most a few dozen.
 pub const MAX_EPOCHS: usize = 1000;
 
