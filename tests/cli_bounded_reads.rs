@@ -118,3 +118,36 @@ fn a_stream_declaring_more_than_the_limit_is_refused_before_its_data() {
     );
     assert!(err.contains("allowed"), "{err}");
 }
+
+#[cfg(unix)]
+#[test]
+fn endless_weights_are_refused_at_their_first_bytes() {
+    if !std::path::Path::new("/dev/zero").exists() {
+        return;
+    }
+    let dir = scratch("endless-weights");
+    let x = dir.join("x.npy");
+    relprop::nn::io::write_npy_f32(
+        &x,
+        &relprop::core::Tensor::rand_uniform(&[1, 1, 28, 28], 0.0, 1.0, 1),
+    )
+    .unwrap();
+    // A checkpoint (by default) and a safetensors file (by its name), both endless zeros.
+    let st = dir.join("w.safetensors");
+    std::os::unix::fs::symlink("/dev/zero", &st).unwrap();
+    for (weights, expected) in [("/dev/zero", "magic"), (st.to_str().unwrap(), "header")] {
+        let o = relprop(&[
+            "predict",
+            "--model",
+            "lenet5",
+            "--weights",
+            weights,
+            "--input",
+            x.to_str().unwrap(),
+        ]);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{weights}: {err}");
+        assert!(err.contains(expected), "{weights}: {err}");
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -17,7 +17,7 @@
 //! rewriting `encode_body` and `decode_body` only.
 
 use super::crc::crc32;
-use super::{checked_numel, declared_bytes, read_bytes, write_atomic, IoError};
+use super::{checked_numel, declared_bytes, read_bytes_checked, write_atomic, IoError};
 use relprop_core::Tensor;
 use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
@@ -208,7 +208,17 @@ impl Checkpoint {
 
     /// Loads and checks a checkpoint file; see [`Checkpoint::from_bytes`].
     pub fn load(path: impl AsRef<Path>) -> Result<Checkpoint, IoError> {
-        Checkpoint::from_bytes(&read_bytes(path.as_ref())?)
+        // The magic is checked before the rest is read.
+        let bytes = read_bytes_checked(path.as_ref(), MAGIC.len(), |b| {
+            if b[..] == MAGIC[..b.len()] {
+                Ok(())
+            } else {
+                Err(IoError::BadMagic {
+                    what: "checkpoint".into(),
+                })
+            }
+        })?;
+        Checkpoint::from_bytes(&bytes)
     }
 
     /// Checks that the checkpoint fits a model: same architecture name, and exactly the

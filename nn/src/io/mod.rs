@@ -261,9 +261,15 @@ impl std::error::Error for IoError {}
 /// `/dev/zero` or a FIFO is refused at this size instead of read without bound.
 pub const MAX_FILE_BYTES: u64 = 1 << 30;
 
-/// Reads a whole file, mapping OS errors to [`IoError::Io`], at most [`MAX_FILE_BYTES`].
-pub(crate) fn read_bytes(path: &Path) -> Result<Vec<u8>, IoError> {
-    read_capped(path, MAX_FILE_BYTES)
+/// Reads a whole file of at most [`MAX_FILE_BYTES`], for a format whose first `prefix` bytes `check` can judge: a stream that
+/// does not start like the format (`/dev/zero` given as weights) is refused after those
+/// bytes instead of being read up to the limit first.
+pub(crate) fn read_bytes_checked(
+    path: &Path,
+    prefix: usize,
+    check: impl FnOnce(&[u8]) -> Result<(), IoError>,
+) -> Result<Vec<u8>, IoError> {
+    read_capped_checked(path, MAX_FILE_BYTES, prefix, check)
 }
 
 /// Opens a file for reading; a folder is refused with a clear message.
@@ -299,20 +305,31 @@ pub(crate) fn fill_to(
 /// Reads a whole file of at most `limit` bytes: a regular file's size is checked before
 /// reading, anything else (a FIFO, a device) is read up to the limit and refused past it.
 pub fn read_capped(path: &Path, limit: u64) -> Result<Vec<u8>, IoError> {
-    use std::io::Read;
+    read_capped_checked(path, limit, 0, |_| Ok(()))
+}
+
+/// [`read_capped`], with `check` run on the first `prefix` bytes (fewer when the file is
+/// shorter) before the rest is read.
+fn read_capped_checked(
+    path: &Path,
+    limit: u64,
+    prefix: usize,
+    check: impl FnOnce(&[u8]) -> Result<(), IoError>,
+) -> Result<Vec<u8>, IoError> {
     let too_large = |declared: u128| IoError::TooLarge {
         what: path.display().to_string(),
         declared,
         limit: limit.into(),
     };
-    let (file, meta) = open_readable(path)?;
+    let (mut file, meta) = open_readable(path)?;
     if meta.is_file() && meta.len() > limit {
         return Err(too_large(meta.len().into()));
     }
     let mut bytes = Vec::new();
-    file.take(limit.saturating_add(1))
-        .read_to_end(&mut bytes)
-        .map_err(|e| IoError::os(path, "reading", &e))?;
+    fill_to(&mut file, &mut bytes, prefix, path)?;
+    check(&bytes)?;
+    let cap = usize::try_from(limit.saturating_add(1)).unwrap_or(usize::MAX);
+    fill_to(&mut file, &mut bytes, cap, path)?;
     if bytes.len() as u64 > limit {
         return Err(too_large(u128::from(limit) + 1));
     }

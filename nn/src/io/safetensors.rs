@@ -5,7 +5,10 @@
 //! delegated to the `safetensors` crate after a pre-check of our own that bounds every
 //! declared size and offset by the file length (the crate can overflow on hostile offsets).
 
-use super::{checked_numel, declared_bytes, read_bytes, shape_text, write_atomic, Array, IoError};
+use super::{
+    checked_numel, declared_bytes, read_bytes_checked, shape_text, write_atomic, Array, IoError,
+    MAX_FILE_BYTES,
+};
 use ::safetensors::tensor::{Dtype, Metadata, SafeTensorError, SafeTensors, TensorView};
 use relprop_core::Tensor;
 use std::collections::HashSet;
@@ -34,7 +37,7 @@ pub fn parse_safetensors(bytes: &[u8]) -> Result<Vec<(String, Array)>, IoError> 
 
 /// Reads a safetensors file; see [`parse_safetensors`].
 pub fn read_safetensors(path: impl AsRef<Path>) -> Result<Vec<(String, Array)>, IoError> {
-    parse_safetensors(&read_bytes(path.as_ref())?)
+    parse_safetensors(&read_file(path.as_ref())?)
 }
 
 /// Extracts the named `F32` tensors from safetensors bytes, in the order of `names`;
@@ -71,7 +74,7 @@ pub fn load_f32_params<S: AsRef<str>>(
     path: impl AsRef<Path>,
     names: &[S],
 ) -> Result<Vec<(String, Tensor)>, IoError> {
-    f32_params_from_bytes(&read_bytes(path.as_ref())?, names)
+    f32_params_from_bytes(&read_file(path.as_ref())?, names)
 }
 
 /// Serializes named tensors as `F32` safetensors bytes (no `__metadata__`).
@@ -258,4 +261,32 @@ fn describe(e: &SafeTensorError) -> String {
         }
         other => format!("{other:?}"),
     }
+}
+
+/// Reads a safetensors file after checking its first 9 bytes: the little-endian `u64`
+/// header length (at least `{}`, at most the file limit) and the header's opening `{`, so
+/// a stream that is no safetensors file is refused at once, not after reading it whole.
+fn read_file(path: &Path) -> Result<Vec<u8>, IoError> {
+    read_bytes_checked(path, 9, |b| {
+        let Some(len) = b.get(..8) else {
+            return Ok(()); // shorter than a header: the parser names the truncation
+        };
+        let mut le = [0u8; 8];
+        le.copy_from_slice(len);
+        let header = u64::from_le_bytes(le);
+        if header > MAX_FILE_BYTES {
+            return Err(IoError::TooLarge {
+                what: "safetensors header".into(),
+                declared: header.into(),
+                limit: MAX_FILE_BYTES.into(),
+            });
+        }
+        if header < 2 || b.get(8).is_some_and(|&c| c != b'{') {
+            return Err(IoError::malformed(
+                "safetensors header",
+                "the file does not start with a header length and a JSON object",
+            ));
+        }
+        Ok(())
+    })
 }
