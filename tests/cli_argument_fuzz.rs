@@ -188,7 +188,7 @@ fn command_line(rng: &mut Rng) -> Vec<String> {
         }
         "eval" => {
             args.push(pick(rng, &["discrimination", "faithfulness", "nope"]));
-            opt(rng, &mut args, "--n", COUNTS, 0.95);
+            opt(rng, &mut args, "--n", COUNTS, 1.0);
             opt(
                 rng,
                 &mut args,

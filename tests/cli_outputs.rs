@@ -99,7 +99,16 @@ fn a_failed_run_replaces_nothing_and_outputs_are_not_inputs() {
     let existing = dir.join("r.npy");
     std::fs::write(&existing, b"previous result").unwrap();
     let missing = dir.join("missing").join("h.png");
-    let cases: Vec<Vec<String>> = vec![
+    // Other names of the input: a hard link, a symbolic link, a path through `.`.
+    let (hard, soft) = (dir.join("hard.npy"), dir.join("soft.npy"));
+    std::fs::hard_link(&x, &hard).unwrap();
+    std::os::unix::fs::symlink(&x, &soft).unwrap();
+    let dotted = dir.join(".").join("x.npy");
+    let mut cases: Vec<Vec<String>> = [&hard, &soft, &dotted]
+        .iter()
+        .map(|p| vec!["--out".into(), p.to_str().unwrap().into()])
+        .collect();
+    cases.extend(vec![
         // The heatmap's folder is missing: the existing --out must survive.
         vec![
             "--out".into(),
@@ -116,7 +125,7 @@ fn a_failed_run_replaces_nothing_and_outputs_are_not_inputs() {
             "--heatmap".into(),
             existing.to_str().unwrap().into(),
         ],
-    ];
+    ]);
     for case in cases {
         let extra: Vec<&str> = case.iter().map(String::as_str).collect();
         let o = explain(&x, &extra);
@@ -128,6 +137,7 @@ fn a_failed_run_replaces_nothing_and_outputs_are_not_inputs() {
             "{case:?}"
         );
         assert_eq!(std::fs::read(&x).unwrap(), before, "{case:?}");
+        assert_eq!(std::fs::read(&hard).unwrap(), before, "{case:?}");
     }
     // predict and train check their outputs before the work.
     let o = relprop(&[

@@ -123,7 +123,7 @@ fn temp_path(path: &Path) -> PathBuf {
 
 /// The file `path` names, for comparing outputs and inputs: resolved when it exists,
 /// else its folder resolved joined with its name.
-fn identity(path: &Path) -> PathBuf {
+fn canonical(path: &Path) -> PathBuf {
     if let Ok(p) = fs::canonicalize(path) {
         return p;
     }
@@ -137,22 +137,49 @@ fn identity(path: &Path) -> PathBuf {
     }
 }
 
+/// What a path names: its canonical spelling and, when the file exists, its device and
+/// inode, so that a hard link to an input counts as that input.
+struct Identity {
+    path: PathBuf,
+    file: Option<(u64, u64)>,
+}
+
+impl Identity {
+    fn of(path: &Path) -> Self {
+        #[cfg(unix)]
+        let file = {
+            use std::os::unix::fs::MetadataExt;
+            fs::metadata(path).ok().map(|m| (m.dev(), m.ino()))
+        };
+        #[cfg(not(unix))]
+        let file = None;
+        Identity {
+            path: canonical(path),
+            file,
+        }
+    }
+
+    fn same(&self, other: &Identity) -> bool {
+        self.path == other.path || (self.file.is_some() && self.file == other.file)
+    }
+}
+
 /// Checks, before any long work, that every output can be written: each names a file in
 /// an existing folder, none is read-only or a FIFO, and no output is an input or another
 /// output. Character devices such as `/dev/null` may be named more than once.
 pub fn check_outputs(outputs: &[&Path], inputs: &[&Path]) -> Result<(), IoError> {
-    let inputs: Vec<PathBuf> = inputs.iter().map(|p| identity(p)).collect();
-    let mut seen: Vec<PathBuf> = Vec::new();
+    let inputs: Vec<Identity> = inputs.iter().map(|p| Identity::of(p)).collect();
+    let mut seen: Vec<Identity> = Vec::new();
     for &out in outputs {
         let device = matches!(target(out)?, Target::Device(_));
-        let id = identity(out);
-        if !device && inputs.contains(&id) {
+        let id = Identity::of(out);
+        if !device && inputs.iter().any(|i| i.same(&id)) {
             return Err(refuse(
                 out,
                 "writing: this output is also an input; relprop does not overwrite its inputs",
             ));
         }
-        if !device && seen.contains(&id) {
+        if !device && seen.iter().any(|i| i.same(&id)) {
             return Err(refuse(out, "writing: two outputs name the same file"));
         }
         seen.push(id);
