@@ -50,7 +50,7 @@ enum Command {
         /// Weights of a zoo model: a .safetensors file with PyTorch names or a relprop checkpoint.
         #[arg(long)]
         weights: Option<PathBuf>,
-        /// Float32 .npy input [N, C, H, W] (or [C, H, W]), or a PNG of the model's input size.
+        /// Float32 (or float64) .npy input [N, C, H, W] (or [C, H, W]), or a PNG of the model's input size.
         #[arg(long)]
         input: PathBuf,
         /// Float32 .npy output of the logits [N, classes] (before any softmax).

@@ -244,3 +244,41 @@ fn file_errors_name_the_dtype_format_and_stay_short() {
     assert_rejected(&o, &["(1000000 dimensions)"], &out);
     assert!(o.stderr.len() < 1000, "{} bytes of message", o.stderr.len());
 }
+
+#[test]
+fn float64_inputs_are_read_as_float32() {
+    // numpy saves float64 unless told otherwise; such an input gives the float32 result.
+    let dir = scratch("f64-input");
+    let x = relprop::core::Tensor::rand_uniform(&[2, 1, 28, 28], 0.0, 1.0, 9);
+    let (x32, x64) = (dir.join("x32.npy"), dir.join("x64.npy"));
+    relprop::nn::io::write_npy_f32(&x32, &x).unwrap();
+    let dict = "{'descr': '<f8', 'fortran_order': False, 'shape': (2, 1, 28, 28), }\n";
+    let mut bytes = b"\x93NUMPY\x01\x00".to_vec();
+    bytes.extend_from_slice(&(dict.len() as u16).to_le_bytes());
+    bytes.extend_from_slice(dict.as_bytes());
+    for v in x.data() {
+        bytes.extend_from_slice(&f64::from(*v).to_le_bytes());
+    }
+    std::fs::write(&x64, bytes).unwrap();
+    let logits = |input: &std::path::Path, out: &str| {
+        let out = dir.join(out);
+        let o = relprop(&[
+            "predict",
+            "--model",
+            "lenet5",
+            "--input",
+            input.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ]);
+        assert_eq!(
+            o.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        relprop::nn::io::read_tensor(&out).unwrap()
+    };
+    assert_eq!(logits(&x32, "a.npy").data(), logits(&x64, "b.npy").data());
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -21,7 +21,7 @@ pub struct ModelInput {
     /// Weights: a .safetensors file with PyTorch names or a relprop checkpoint.
     #[arg(long)]
     pub weights: Option<PathBuf>,
-    /// Float32 .npy [N, C, H, W] or [C, H, W], or a PNG of the model's input size.
+    /// Float32 (or float64) .npy [N, C, H, W] or [C, H, W], or a PNG of the model's input size.
     #[arg(long)]
     pub input: PathBuf,
 }

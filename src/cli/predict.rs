@@ -12,7 +12,7 @@ use relprop::nn::train::predict;
 use relprop::onnx::writer::{write_model, OPSET};
 use std::path::Path;
 
-/// Reads a float32 `.npy` of shape `[N, C, H, W]` (or `[C, H, W]`, taken as N = 1) and
+/// Reads a float32 (or float64, converted) `.npy` of shape `[N, C, H, W]` (or `[C, H, W]`, taken as N = 1) and
 /// checks it against the model's input shape `want` (`[C, H, W]`, any when unknown); also
 /// returns the shape as stored.
 pub fn read_input_npy(
@@ -23,9 +23,12 @@ pub fn read_input_npy(
     let array = read_npy(path).map_err(|e| in_file(path, e))?;
     let (shape, data) = match array {
         Array::F32 { shape, data } => (shape, data),
+        // numpy's default float type: converted (what leaves f32's range becomes infinite
+        // and is refused as non-finite below).
+        Array::F64 { shape, data } => (shape, data.into_iter().map(|v| v as f32).collect()),
         other => {
             return Err(CliError::input(format!(
-                "{}: expected float32 values, found {}",
+                "{}: expected float32 or float64 values, found {}",
                 path.display(),
                 other.dtype()
             )))
