@@ -194,6 +194,7 @@ fn explanation(
         "probabilities": probabilities(logits),
         "relevance": {"shape": served.shape, "data": a.relevance.data()},
         "seed_sum": a.audit.seed_sums.first().copied().unwrap_or(0.0),
+        "seed_abs": a.audit.seed_abs.first().copied().unwrap_or(0.0),
         "audit": audit,
         "notes": a.audit.notes,
         "elapsed_ms": start.elapsed().as_secs_f64() * 1e3,
