@@ -3,10 +3,10 @@
 use super::error::{CliError, CliResult};
 use super::input::{read_targets, ModelInput};
 use super::limits::{check_count, MAX_STEPS, MAX_WINDOW};
-use clap::Args;
-use relprop::explain::heatmap::{Cell, ColorMap, Grid};
 use super::models::AnyModel;
+use clap::Args;
 use relprop::core::Tensor;
+use relprop::explain::heatmap::{Cell, ColorMap, Grid};
 use relprop::explain::{explain, Attribution, Composite, Method, Seed, Targets, COMPOSITE_NAMES};
 use relprop::nn::io::{check_outputs, npy_f32_bytes, write_all_atomic};
 use std::io::Write;
@@ -212,7 +212,12 @@ pub fn method(args: &ExplainArgs) -> CliResult<Method> {
 /// `options`: what `relprop explain` and `relprop serve` both run.
 pub fn method_named(name: &str, rules: Option<&str>, options: &MethodOptions) -> CliResult<Method> {
     let o = options;
-    let composite = composite(rules.unwrap_or(default_rules(name)), o.epsilon, o.low, o.high)?;
+    let composite = composite(
+        rules.unwrap_or(default_rules(name)),
+        o.epsilon,
+        o.low,
+        o.high,
+    )?;
     match name {
         "smoothgrad" | "integrated-gradients" => check_count("--steps", o.steps, MAX_STEPS)?,
         "occlusion" => {

@@ -100,7 +100,9 @@ pub fn digit(class: usize, index: usize) -> Result<(usize, Vec<f32>), ApiError> 
         .filter(|&i| data.label(i) == class)
         .collect();
     let Some(&i) = of_class.get(index % of_class.len().max(1)) else {
-        return Err(ApiError::internal(format!("no test digit of class {class}")));
+        return Err(ApiError::internal(format!(
+            "no test digit of class {class}"
+        )));
     };
     Ok((class, data.image_f32(i)))
 }

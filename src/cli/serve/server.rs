@@ -27,17 +27,15 @@ type Shared = Arc<AppState>;
 /// A JSON answer.
 fn json(status: u16, body: String) -> Response {
     let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    (
-        status,
-        [(header::CONTENT_TYPE, "application/json")],
-        body,
-    )
-        .into_response()
+    (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
 }
 
 /// `{"error": message}` with the error's status.
 fn error(e: ApiError) -> Response {
-    json(e.status, serde_json::json!({ "error": e.message }).to_string())
+    json(
+        e.status,
+        serde_json::json!({ "error": e.message }).to_string(),
+    )
 }
 
 /// A static file of the page.
@@ -113,7 +111,10 @@ async fn post_json(
 }
 
 /// The value of `key` in a query string, parsed; absent is `None`, malformed a 400.
-fn query_value<T: std::str::FromStr>(query: &Option<String>, key: &str) -> Result<Option<T>, ApiError> {
+fn query_value<T: std::str::FromStr>(
+    query: &Option<String>,
+    key: &str,
+) -> Result<Option<T>, ApiError> {
     let Some(q) = query else { return Ok(None) };
     for pair in q.split('&') {
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
@@ -165,14 +166,26 @@ async fn composite(State(state): State<Shared>, RawQuery(q): RawQuery) -> Respon
 /// The routes.
 fn router(state: Shared) -> Router {
     Router::new()
-        .route("/", get(|| async { asset("text/html; charset=utf-8", page::INDEX_HTML) }))
-        .route("/app.js", get(|| async { asset("text/javascript; charset=utf-8", page::APP_JS) }))
-        .route("/style.css", get(|| async { asset("text/css; charset=utf-8", page::STYLE_CSS) }))
+        .route(
+            "/",
+            get(|| async { asset("text/html; charset=utf-8", page::INDEX_HTML) }),
+        )
+        .route(
+            "/app.js",
+            get(|| async { asset("text/javascript; charset=utf-8", page::APP_JS) }),
+        )
+        .route(
+            "/style.css",
+            get(|| async { asset("text/css; charset=utf-8", page::STYLE_CSS) }),
+        )
         .route(
             "/api/models",
             get(|State(s): State<Shared>| async move { json(200, api::models(&s).to_string()) }),
         )
-        .route("/api/methods", get(|| async { json(200, api::methods().to_string()) }))
+        .route(
+            "/api/methods",
+            get(|| async { json(200, api::methods().to_string()) }),
+        )
         .route(
             "/api/explain",
             post(|State(s): State<Shared>, h: HeaderMap, b: Body| post_json(s, h, b, api::explain)),
@@ -185,9 +198,17 @@ fn router(state: Shared) -> Router {
         )
         .route("/api/digit", get(digit))
         .route("/api/composite", get(composite))
-        .fallback(|| async { error(ApiError { status: 404, message: "no such page or endpoint".into() }) })
+        .fallback(|| async {
+            error(ApiError {
+                status: 404,
+                message: "no such page or endpoint".into(),
+            })
+        })
         .method_not_allowed_fallback(|| async {
-            error(ApiError { status: 405, message: "method not allowed here".into() })
+            error(ApiError {
+                status: 405,
+                message: "method not allowed here".into(),
+            })
         })
         .layer(tower::limit::ConcurrencyLimitLayer::new(MAX_IN_FLIGHT))
         .with_state(state)
@@ -239,12 +260,11 @@ pub fn serve(host: IpAddr, port: u16, state: AppState) -> CliResult {
         }
         outln!("listening on http://{address}/ (Ctrl-C stops)");
         let (stop, stopped) = tokio::sync::watch::channel(false);
-        let server = axum::serve(listener, router(Arc::new(state))).with_graceful_shutdown(
-            async move {
+        let server =
+            axum::serve(listener, router(Arc::new(state))).with_graceful_shutdown(async move {
                 let mut stopped = stopped;
                 let _ = stopped.changed().await;
-            },
-        );
+            });
         let server = tokio::spawn(std::future::IntoFuture::into_future(server));
         stop_signal().await;
         let _ = stop.send(true);
