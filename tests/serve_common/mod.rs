@@ -2,6 +2,8 @@
 //! HTTP/1.1 client (one request per connection) that reports what came back.
 #![allow(dead_code)] // each test file uses its own subset
 
+pub mod cdp;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::process::{Child, Command, Stdio};

@@ -396,7 +396,7 @@ function drawAudit(canvas, answer) {
   canvas.dataset.rows = String(answer.audit.length);
   const top = 24;
   const bottom = H - 80;
-  const left = 50;
+  const left = 64;
   const scale = Math.max(1e-12, ...rows.map((r) => Math.abs(r.sum)));
   const zero = rows.some((r) => r.sum < 0) ? (top + bottom) / 2 : bottom;
   const span = zero - top;
@@ -410,7 +410,7 @@ function drawAudit(canvas, answer) {
   ctx.stroke();
   ctx.fillStyle = "#333";
   ctx.textAlign = "right";
-  ctx.fillText(scale.toPrecision(3), left - 4, top + 4);
+  ctx.fillText(scale.toPrecision(2), left - 4, top + 4);
   ctx.fillText("0", left - 4, zero + 4);
   // The seed: what a conserving walk keeps at every layer.
   ctx.setLineDash([5, 4]);
