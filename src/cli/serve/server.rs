@@ -210,7 +210,10 @@ fn router(state: Shared) -> Router {
                 message: "method not allowed here".into(),
             })
         })
-        .layer(tower::limit::ConcurrencyLimitLayer::new(MAX_IN_FLIGHT))
+        // One limit shared by every route (a per-route limit would multiply it).
+        .layer(tower::limit::GlobalConcurrencyLimitLayer::new(
+            MAX_IN_FLIGHT,
+        ))
         .with_state(state)
 }
 
