@@ -3,8 +3,9 @@
 //! `relprop predict`.
 //!
 //! Requests are parsed and explained on a fixed set of worker threads fed by a bounded
-//! queue: a burst of requests waits in the queue, and when the queue is full the server
-//! answers 503 at once instead of holding more work in memory.
+//! queue. At most [`server::MAX_IN_FLIGHT`] requests are handled at once (bodies read,
+//! queued or computing); a burst beyond that waits on its connections, unread, so memory
+//! stays bounded. The queue is longer than that, so its 503 answer when full is a backstop.
 
 mod api;
 mod inputs;
@@ -35,7 +36,8 @@ pub struct ServeArgs {
     pub workers: Option<usize>,
 }
 
-/// Requests waiting for a worker at most; more are answered 503 at once.
+/// Requests waiting for a worker at most; more are answered 503 at once (a backstop: the
+/// server handles fewer requests at a time than this).
 pub const QUEUE_CAPACITY: usize = 64;
 /// The most workers `--workers` accepts.
 const MAX_WORKERS: usize = 16;

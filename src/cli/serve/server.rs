@@ -16,9 +16,11 @@ use std::time::Duration;
 
 /// The largest request body read (4 MiB): a 3x224x224 float input as JSON is under 2 MiB.
 pub const MAX_BODY_BYTES: usize = 4 << 20;
-/// Requests handled at once, bodies included; more wait for their turn before their
-/// bodies are read, so memory stays below this many bodies.
+/// Requests handled at once, bodies included; more wait on their connections, unread, for
+/// a free slot, so memory stays below this many bodies whatever the burst.
 pub const MAX_IN_FLIGHT: usize = 32;
+/// How long a request body may take to arrive: a stalled client gives its slot back.
+const BODY_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long a stop waits for running requests before leaving anyway.
 const STOP_GRACE: Duration = Duration::from_secs(5);
 
@@ -64,9 +66,17 @@ async fn read_body(headers: &HeaderMap, body: Body) -> Result<axum::body::Bytes,
     if declared.is_some_and(|n| n > MAX_BODY_BYTES as u64) {
         return Err(too_large());
     }
-    axum::body::to_bytes(body, MAX_BODY_BYTES)
-        .await
-        .map_err(|_| too_large())
+    match tokio::time::timeout(BODY_TIMEOUT, axum::body::to_bytes(body, MAX_BODY_BYTES)).await {
+        Ok(Ok(bytes)) => Ok(bytes),
+        Ok(Err(_)) => Err(too_large()),
+        Err(_) => Err(ApiError {
+            status: 408,
+            message: format!(
+                "the request body did not arrive within {} s",
+                BODY_TIMEOUT.as_secs()
+            ),
+        }),
+    }
 }
 
 /// Runs `f` on the worker pool and answers with its JSON or its error.
