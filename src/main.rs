@@ -106,6 +106,9 @@ enum Command {
         #[arg(long)]
         csv: Option<PathBuf>,
     },
+    /// Serve a local web explainer and its JSON API (draw a digit, compare methods, see the
+    /// per-layer audit).
+    Serve(Box<cli::serve::ServeArgs>),
     /// Show a model's architecture, size, accuracy and training metadata; for an .onnx
     /// file, the imported graph with the rule each composite gives every node.
     Info {
@@ -189,6 +192,7 @@ fn run(cli: Cli) -> CliResult {
         } => cli::bench::run(&models, &batch_sizes, &methods, min_seconds, csv.as_deref()),
         Command::Explain(args) => cli::explain::run(&args),
         Command::Verify(args) => cli::verify::run(&args),
+        Command::Serve(args) => cli::serve::run(&args),
     }
 }
 
@@ -201,6 +205,10 @@ fn main() -> ExitCode {
             return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
         }
     };
+    // The server builds its own pool for its workers; the command's thread only listens.
+    if matches!(cli.command, Command::Serve(_)) {
+        return exit_code(run(cli));
+    }
     // The whole command runs on rayon's pool: kernels then split their work from a
     // worker thread instead of waking the pool from outside for each one. Worker threads
     // get the main thread's stack size, since the command now runs on one of them.
@@ -209,6 +217,11 @@ fn main() -> ExitCode {
         Some(pool) => pool.install(command),
         None => command(),
     };
+    exit_code(result)
+}
+
+/// The exit code of a command's result, after printing its error.
+fn exit_code(result: CliResult) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -3,9 +3,11 @@
 use super::error::{CliError, CliResult};
 use super::input::{read_targets, ModelInput};
 use super::limits::{check_count, MAX_STEPS, MAX_WINDOW};
+use super::models::AnyModel;
 use clap::Args;
+use relprop::core::Tensor;
 use relprop::explain::heatmap::{Cell, ColorMap, Grid};
-use relprop::explain::{explain, Composite, Method, Seed, Targets, COMPOSITE_NAMES};
+use relprop::explain::{explain, Attribution, Composite, Method, Seed, Targets, COMPOSITE_NAMES};
 use relprop::nn::io::{check_outputs, npy_f32_bytes, write_all_atomic};
 use std::io::Write;
 use std::path::PathBuf;
@@ -49,7 +51,7 @@ pub struct ExplainArgs {
     /// Epsilon of the Epsilon rule (finite, >= 0).
     // Hyphen values parse, so `-1` or `-inf` reach the check in `composite` with a
     // message about the option instead of being taken for a flag.
-    #[arg(long, default_value_t = 1e-6, allow_hyphen_values = true)]
+    #[arg(long, default_value_t = DEFAULT_EPSILON, allow_hyphen_values = true)]
     pub epsilon: f32,
     /// Lowest input value (ZBox).
     #[arg(long, default_value_t = 0.0, allow_hyphen_values = true)]
@@ -70,10 +72,10 @@ pub struct ExplainArgs {
     #[arg(long)]
     pub audit: bool,
     /// SmoothGrad samples or integrated-gradients steps (1 to 100000).
-    #[arg(long, default_value_t = 32)]
+    #[arg(long, default_value_t = DEFAULT_STEPS)]
     pub steps: usize,
     /// SmoothGrad noise level, relative to the input's range.
-    #[arg(long, default_value_t = 0.1)]
+    #[arg(long, default_value_t = DEFAULT_NOISE)]
     pub noise: f32,
     /// Write the map at this labelled layer instead of the input (`relprop info` lists the
     /// labels); for grad-cam, the conv layer to use (default: the last one).
@@ -84,10 +86,10 @@ pub struct ExplainArgs {
     #[arg(long, conflicts_with_all = ["target", "targets"])]
     pub neuron: Option<String>,
     /// Occlusion window side (1 to the image side, at most 4096).
-    #[arg(long, default_value_t = 4)]
+    #[arg(long, default_value_t = DEFAULT_WINDOW)]
     pub window: usize,
     /// Occlusion stride (1 to the window side).
-    #[arg(long, default_value_t = 2)]
+    #[arg(long, default_value_t = DEFAULT_STRIDE)]
     pub stride: usize,
     /// Random seed (SmoothGrad noise).
     #[arg(long, default_value_t = 0)]
@@ -115,19 +117,76 @@ pub fn composite(rules: &str, epsilon: f32, low: f32, high: f32) -> CliResult<Co
     Ok(Composite::by_name(rules, epsilon, low, high)?)
 }
 
-/// Builds the method from its name and the rule options.
-pub fn method(args: &ExplainArgs) -> CliResult<Method> {
-    let lrp_like = matches!(
-        args.method.as_str(),
-        "lrp" | "sglrp" | "sglrp-two-pass" | "clrp1" | "clrp2"
-    );
-    let default_rules = if args.method == "lrp" {
+/// Default of `--epsilon`.
+pub const DEFAULT_EPSILON: f32 = 1e-6;
+/// Default of `--steps`.
+pub const DEFAULT_STEPS: usize = 32;
+/// Default of `--noise`.
+pub const DEFAULT_NOISE: f32 = 0.1;
+/// Default of `--window`.
+pub const DEFAULT_WINDOW: usize = 4;
+/// Default of `--stride`.
+pub const DEFAULT_STRIDE: usize = 2;
+
+/// A method's options besides its name and rule set. The default is the command line's,
+/// so `relprop serve` explains as `relprop explain` does without options.
+#[derive(Clone, Debug)]
+pub struct MethodOptions {
+    /// Epsilon of the Epsilon rule.
+    pub epsilon: f32,
+    /// Lowest input value (ZBox).
+    pub low: f32,
+    /// Highest input value (ZBox).
+    pub high: f32,
+    /// SmoothGrad samples or integrated-gradients steps.
+    pub steps: usize,
+    /// SmoothGrad noise level.
+    pub noise: f32,
+    /// Grad-CAM's layer (default: the last conv layer).
+    pub layer: Option<String>,
+    /// Occlusion window side.
+    pub window: usize,
+    /// Occlusion stride.
+    pub stride: usize,
+    /// SmoothGrad seed.
+    pub seed: u64,
+}
+
+impl Default for MethodOptions {
+    fn default() -> Self {
+        MethodOptions {
+            epsilon: DEFAULT_EPSILON,
+            low: 0.0,
+            high: 1.0,
+            steps: DEFAULT_STEPS,
+            noise: DEFAULT_NOISE,
+            layer: None,
+            window: DEFAULT_WINDOW,
+            stride: DEFAULT_STRIDE,
+            seed: 0,
+        }
+    }
+}
+
+/// Whether `name` is a method of the LRP family (it takes a rule set).
+pub fn is_lrp_like(name: &str) -> bool {
+    matches!(name, "lrp" | "sglrp" | "sglrp-two-pass" | "clrp1" | "clrp2")
+}
+
+/// The rule set a method uses unless told: epsilon-plus for lrp, bounded-deep-taylor for the
+/// contrastive methods.
+pub fn default_rules(name: &str) -> &'static str {
+    if name == "lrp" {
         "epsilon-plus"
     } else {
         "bounded-deep-taylor"
-    };
-    let rules = args.rules.as_deref().unwrap_or(default_rules);
-    if args.rules.is_some() && !lrp_like && METHODS.contains(&args.method.as_str()) {
+    }
+}
+
+/// Builds the method from the command line's arguments.
+pub fn method(args: &ExplainArgs) -> CliResult<Method> {
+    if args.rules.is_some() && !is_lrp_like(&args.method) && METHODS.contains(&args.method.as_str())
+    {
         // A note only: a closed stderr must not stop the command.
         let _ = writeln!(
             std::io::stderr(),
@@ -135,33 +194,56 @@ pub fn method(args: &ExplainArgs) -> CliResult<Method> {
             args.method
         );
     }
-    let composite = composite(rules, args.epsilon, args.low, args.high)?;
-    match args.method.as_str() {
-        "smoothgrad" | "integrated-gradients" => check_count("--steps", args.steps, MAX_STEPS)?,
+    let options = MethodOptions {
+        epsilon: args.epsilon,
+        low: args.low,
+        high: args.high,
+        steps: args.steps,
+        noise: args.noise,
+        layer: args.layer.clone(),
+        window: args.window,
+        stride: args.stride,
+        seed: args.seed,
+    };
+    method_named(&args.method, args.rules.as_deref(), &options)
+}
+
+/// Builds the method `name` with rule set `rules` (default: [`default_rules`]) and
+/// `options`: what `relprop explain` and `relprop serve` both run.
+pub fn method_named(name: &str, rules: Option<&str>, options: &MethodOptions) -> CliResult<Method> {
+    let o = options;
+    let composite = composite(
+        rules.unwrap_or(default_rules(name)),
+        o.epsilon,
+        o.low,
+        o.high,
+    )?;
+    match name {
+        "smoothgrad" | "integrated-gradients" => check_count("--steps", o.steps, MAX_STEPS)?,
         "occlusion" => {
-            check_count("--window", args.window, MAX_WINDOW)?;
-            check_count("--stride", args.stride, args.window)?;
+            check_count("--window", o.window, MAX_WINDOW)?;
+            check_count("--stride", o.stride, o.window)?;
         }
         _ => {}
     }
-    Ok(match args.method.as_str() {
+    Ok(match name {
         "gradient" => Method::Gradient,
         "gradient-x-input" => Method::GradientXInput,
         "smoothgrad" => Method::SmoothGrad {
-            samples: args.steps,
-            noise: args.noise,
-            seed: args.seed,
+            samples: o.steps,
+            noise: o.noise,
+            seed: o.seed,
         },
         "integrated-gradients" => Method::IntegratedGradients {
-            steps: args.steps,
+            steps: o.steps,
             baseline: 0.0,
         },
         "grad-cam" => Method::GradCam {
-            layer: args.layer.clone(),
+            layer: o.layer.clone(),
         },
         "occlusion" => Method::Occlusion {
-            window: args.window,
-            stride: args.stride,
+            window: o.window,
+            stride: o.stride,
         },
         "lrp" => Method::Lrp {
             composite,
@@ -181,6 +263,17 @@ pub fn method(args: &ExplainArgs) -> CliResult<Method> {
             )))
         }
     })
+}
+
+/// Explains `batch` (`[N, C, H, W]`) with `method`: the input map, logits, targets and
+/// audit that `relprop explain` prints and writes and `relprop serve` answers with.
+pub fn attribute(
+    model: &AnyModel,
+    batch: &Tensor,
+    targets: &Targets,
+    method: &Method,
+) -> CliResult<Attribution> {
+    Ok(explain(model.module(), batch, targets, method)?)
 }
 
 /// Runs the command. Files are written only once everything has been computed, and a
@@ -222,7 +315,7 @@ pub fn run(args: &ExplainArgs) -> CliResult {
         let grid = heatmap.map(|r| heatmap_grid(&input.batch, &r, cmap));
         return write_outputs(args, &map, grid);
     }
-    let a = explain(model.module(), &input.batch, &targets, &method)?;
+    let a = attribute(&model, &input.batch, &targets, &method)?;
     let relevance = a.relevance.reshape(&input.shape)?;
 
     let predicted = a.logits.argmax(1)?;

@@ -9,7 +9,7 @@ use relprop::explain::heatmap::{png_dimensions, read_png_grey, read_png_rgb};
 use relprop::nn::io::{read_capped, read_npy, Array};
 
 /// The largest PNG input read (64 MiB): far above any image of a model's input size.
-const MAX_PNG_BYTES: u64 = 64 << 20;
+pub const MAX_PNG_BYTES: u64 = 64 << 20;
 use std::path::{Path, PathBuf};
 
 /// The model and input that `relprop explain` and `relprop verify` take.
@@ -53,46 +53,46 @@ pub fn read_input(path: &Path, model: &AnyModel) -> CliResult<Input> {
         let (batch, shape) = read_input_npy(path, want.as_deref(), model.name())?;
         return Ok(Input { batch, shape });
     }
-    let Some(&[c, want_h, want_w]) = want.as_deref() else {
+    let bytes = read_capped(path, MAX_PNG_BYTES).map_err(|e| in_file(path, e))?;
+    let batch = png_batch(&bytes, model, &path.display().to_string())?;
+    Ok(Input {
+        shape: batch.shape().to_vec(),
+        batch,
+    })
+}
+
+/// Decodes a PNG of the model's input size into a batch `[1, C, H, W]` (greyscale for a
+/// 1-channel model, RGB for a 3-channel one); `source` names the image in messages. The
+/// declared canvas is compared with the model's input before any pixel is decoded.
+pub fn png_batch(bytes: &[u8], model: &AnyModel, source: &str) -> CliResult<Tensor> {
+    let Some(&[c, want_h, want_w]) = model.input_shape().as_deref() else {
         return Err(CliError::input(format!(
-            "{}: {} does not fix its input size, give a .npy array",
-            path.display(),
+            "{source}: {} does not fix its input size, give a .npy array",
             model.name()
         )));
     };
     if c != 1 && c != 3 {
         return Err(CliError::input(format!(
-            "{}: {} takes {c}-channel inputs; PNG input is for 1- and 3-channel models, give a .npy array",
-            path.display(),
+            "{source}: {} takes {c}-channel inputs; PNG input is for 1- and 3-channel models, give a .npy array",
             model.name()
         )));
     }
-    let bytes = read_capped(path, MAX_PNG_BYTES).map_err(|e| in_file(path, e))?;
-    // The declared canvas is compared with the model's input before any pixel is decoded.
-    let (h, w) =
-        png_dimensions(&bytes).map_err(|e| CliError::input(format!("{}: {e}", path.display())))?;
-    if (h, w) != (want_h, want_w) {
-        return Err(CliError::input(format!(
-            "{}: the image is {w}x{h} pixels but {} takes {want_w}x{want_h} images",
-            path.display(),
+    let wrong_size = |h: usize, w: usize| {
+        CliError::input(format!(
+            "{source}: the image is {w}x{h} pixels but {} takes {want_w}x{want_h} images",
             model.name()
-        )));
+        ))
+    };
+    let (h, w) = png_dimensions(bytes).map_err(|e| CliError::input(format!("{source}: {e}")))?;
+    if (h, w) != (want_h, want_w) {
+        return Err(wrong_size(h, w));
     }
     let read = if c == 1 { read_png_grey } else { read_png_rgb };
-    let (pixels, h, w) =
-        read(&bytes).map_err(|e| CliError::input(format!("{}: {e}", path.display())))?;
+    let (pixels, h, w) = read(bytes).map_err(|e| CliError::input(format!("{source}: {e}")))?;
     if (h, w) != (want_h, want_w) {
-        return Err(CliError::input(format!(
-            "{}: the image is {w}x{h} pixels but {} takes {want_w}x{want_h} images",
-            path.display(),
-            model.name()
-        )));
+        return Err(wrong_size(h, w));
     }
-    let batch = Tensor::from_vec(pixels, &[1, c, h, w])?;
-    Ok(Input {
-        shape: batch.shape().to_vec(),
-        batch,
-    })
+    Ok(Tensor::from_vec(pixels, &[1, c, h, w])?)
 }
 
 /// Reads `--targets`: an int64 `.npy` with one class per sample.

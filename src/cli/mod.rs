@@ -16,5 +16,6 @@ pub mod limits;
 pub mod models;
 pub mod pool;
 pub mod predict;
+pub mod serve;
 pub mod train;
 pub mod verify;
