@@ -94,9 +94,10 @@ pub fn parse_npy(bytes: &[u8]) -> Result<Array, IoError> {
     })
 }
 
-/// Headers longer than this are refused (numpy writes a few dozen bytes; its own reader
-/// stops at 10,000 by default).
-const MAX_HEADER_BYTES: usize = 1 << 20;
+/// Headers longer than this are refused unread (numpy writes a few dozen bytes; its own
+/// reader stops at 10,000 by default). Below it, an odd header (a million dimensions) is
+/// parsed and named precisely.
+const MAX_HEADER_BYTES: usize = 16 << 20;
 
 /// Reads a `.npy` file; see [`parse_npy`] for the errors.
 ///
