@@ -8,12 +8,12 @@
 
 use relprop::core::{Error, Result, Tensor};
 use relprop::explain::{explain, Composite, Method, Seed, Targets};
-use relprop::zoo::composites::{CompositeGenerator, CANVAS};
 use relprop::zoo::digits::{self, Split};
+use relprop::zoo::pairs::{DigitPairGenerator, CANVAS};
 use relprop::zoo::{pretrained, Architecture};
 
 /// Share of the positive relevance that falls inside the box of digit `k`.
-fn mass_in_box(r: &Tensor, c: &relprop::zoo::composites::Composite, k: usize) -> f32 {
+fn mass_in_box(r: &Tensor, c: &relprop::zoo::pairs::DigitPair, k: usize) -> f32 {
     let (mut inside, mut total) = (0.0, 0.0);
     for (i, &v) in r.data().iter().enumerate() {
         let v = v.max(0.0);
@@ -29,7 +29,7 @@ fn main() -> Result<()> {
     let model = pretrained::load(Architecture::Multidigit)
         .map_err(|e| Error::invalid("weights", e.to_string()))?;
     let data = digits::load().map_err(|e| Error::invalid("digits", e.to_string()))?;
-    let c = CompositeGenerator::new(data, Split::Test, 1).next();
+    let c = DigitPairGenerator::new(data, Split::Test, 1).next();
     let x = Tensor::from_vec(c.image.clone(), &[1, 1, CANVAS, CANVAS])?;
     let rules = || Composite::bounded_deep_taylor(Tensor::scalar(0.0), Tensor::scalar(1.0));
     println!("composite with digits {} and {}", c.labels[0], c.labels[1]);

@@ -30,6 +30,29 @@ impl LayerKind {
 }
 
 /// A rule set described by layer kind, first layer and label, resolved per tape.
+///
+/// # Which rule a node gets (precedence)
+///
+/// This is the one place the order is defined; [`Composite::resolve`] follows it. For each
+/// node of the recorded pass, the first of these that applies wins:
+///
+/// 1. **label**: a rule mapped with [`Composite::label`] to the node's label
+///    (e.g. `features.conv2`); among several for one label, the first mapped;
+/// 2. **op**: a rule mapped with [`Composite::op`] to the node's op name (e.g.
+///    `max_pool2d`), the first mapped;
+/// 3. **first layer** (linear and conv nodes only): the rule of
+///    [`Composite::first_layer`], on the first affine node in recording order whose kind
+///    matches among those no label or op rule claimed;
+/// 4. **kind** (linear and conv nodes only): the first [`Composite::kind`] mapping whose
+///    [`LayerKind`] matches; an affine node no mapping reaches gets [`Unsupported`], an
+///    error when the walk reaches it;
+/// 5. **default** (every other node): [`Pass`] for activations and scalar shifts,
+///    [`Elementwise`] for `add`/`sub`/`mul`/`div`, [`Norm`] for average pooling,
+///    [`Gradient`] for max pooling and shape changes, nothing for leaves, and
+///    [`Unsupported`] for the rest.
+///
+/// A label rule on the model's first layer therefore passes the first-layer rule on to
+/// the next affine node of the matching kind.
 #[derive(Clone)]
 pub struct Composite {
     /// Name shown in audits.
@@ -80,7 +103,8 @@ impl Composite {
         Ok(t)
     }
 
-    /// Uses `rule` for every affine layer of `kind` (earlier mappings win).
+    /// Uses `rule` for every affine layer of `kind` (earlier mappings win; see the
+    /// precedence on [`Composite`]).
     pub fn kind(mut self, kind: LayerKind, rule: impl Rule + 'static) -> Self {
         self.by_kind.push((kind, Arc::new(rule)));
         self
@@ -92,7 +116,8 @@ impl Composite {
         self
     }
 
-    /// Uses `rule` for the node labelled `label` (takes precedence over everything else).
+    /// Uses `rule` for the node labelled `label` (takes precedence over everything else;
+    /// see [`Composite`]).
     pub fn label(mut self, label: impl Into<String>, rule: impl Rule + 'static) -> Self {
         self.by_label.push((label.into(), Arc::new(rule)));
         self
@@ -183,7 +208,8 @@ impl Composite {
         })
     }
 
-    /// Chooses a rule for every node of `tape`.
+    /// Chooses a rule for every node of `tape`, in the precedence order documented on
+    /// [`Composite`].
     pub fn resolve(&self, tape: &Tape) -> RuleMap {
         let mut first_seen = false;
         let rules = tape

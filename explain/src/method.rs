@@ -237,7 +237,7 @@ fn explain_batch(
             )?
         }
         Method::Clrp1 { composite } => {
-            let built = Seed::Contrastive.build(&logits, &t)?;
+            let built = Seed::Clrp1.build(&logits, &t)?;
             let (r, mut audit) = lrp_pass(
                 &rec,
                 composite,

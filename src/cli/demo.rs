@@ -6,8 +6,8 @@ use relprop::core::{Error, Tensor};
 use relprop::evaluation::{discrimination, method};
 use relprop::explain::heatmap::{Cell, ColorMap, Grid};
 use relprop::explain::{explain, Targets};
-use relprop::zoo::composites::{CompositeGenerator, CANVAS};
 use relprop::zoo::digits::{self, Split};
+use relprop::zoo::pairs::{DigitPairGenerator, CANVAS};
 use relprop::zoo::{pretrained, Architecture, Model};
 use std::path::Path;
 use std::time::Instant;
@@ -57,7 +57,7 @@ pub fn run(out: &Path) -> CliResult {
         grid.add_row(row(&lenet, &x, class, 28)?);
     }
     // Composites: each explained once for each of its two classes.
-    let mut gen = CompositeGenerator::new(data, Split::Test, 11);
+    let mut gen = DigitPairGenerator::new(data, Split::Test, 11);
     let composites = gen.batch(3);
     for c in &composites {
         let x = Tensor::from_vec(c.image.clone(), &[1, 1, CANVAS, CANVAS])?;
