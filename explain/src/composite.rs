@@ -6,7 +6,46 @@
 use crate::canonizer::{BatchNormFold, Canonizer};
 use crate::rules::{BasicRule, Elementwise, Gradient, Norm, Pass, Unsupported};
 use relprop_core::{Error, NodeId, Op, Result, Rule, RuleSet, Tape, Tensor};
+use std::any::Any;
 use std::sync::Arc;
+
+/// Which implementation of the affine recipe the composite's [`BasicRule`]s run.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum RecipePath {
+    /// [`BasicRule::relevance`]: the recipe with its shortcuts (the default).
+    #[default]
+    Fast,
+    /// [`BasicRule::reference_relevance`]: the recipe as written in
+    /// [`crate::rules::affine`], nothing skipped or fused. For reading, and as the
+    /// definition the fast path is tested against.
+    Reference,
+}
+
+/// A mapped rule, with its reference-path twin when it is a [`BasicRule`].
+#[derive(Clone)]
+struct Mapped {
+    fast: Arc<dyn Rule>,
+    reference: Option<Arc<dyn Rule>>,
+}
+
+impl Mapped {
+    fn new<R: Rule + 'static>(rule: R) -> Self {
+        let reference = (&rule as &dyn Any)
+            .downcast_ref::<BasicRule>()
+            .map(|b| Arc::new(b.clone().reference()) as Arc<dyn Rule>);
+        Mapped {
+            fast: Arc::new(rule),
+            reference,
+        }
+    }
+
+    fn on(&self, path: RecipePath) -> Arc<dyn Rule> {
+        match (path, &self.reference) {
+            (RecipePath::Reference, Some(r)) => r.clone(),
+            _ => self.fast.clone(),
+        }
+    }
+}
 
 /// Which affine layers a mapping applies to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -57,11 +96,12 @@ impl LayerKind {
 pub struct Composite {
     /// Name shown in audits.
     pub name: String,
-    by_label: Vec<(String, Arc<dyn Rule>)>,
-    first: Option<(LayerKind, Arc<dyn Rule>)>,
-    by_kind: Vec<(LayerKind, Arc<dyn Rule>)>,
-    by_op: Vec<(String, Arc<dyn Rule>)>,
+    by_label: Vec<(String, Mapped)>,
+    first: Option<(LayerKind, Mapped)>,
+    by_kind: Vec<(LayerKind, Mapped)>,
+    by_op: Vec<(String, Mapped)>,
     canonizers: Vec<Arc<dyn Canonizer>>,
+    path: RecipePath,
 }
 
 impl Composite {
@@ -74,7 +114,20 @@ impl Composite {
             by_kind: vec![],
             by_op: vec![],
             canonizers: vec![],
+            path: RecipePath::Fast,
         }
+    }
+
+    /// Runs this composite's [`BasicRule`]s on `path` (other rules are unaffected): the
+    /// same relevance either way, up to the order of floating-point sums.
+    pub fn path(mut self, path: RecipePath) -> Self {
+        self.path = path;
+        self
+    }
+
+    /// The recipe path this composite's [`BasicRule`]s run on.
+    pub fn recipe_path(&self) -> RecipePath {
+        self.path
     }
 
     /// A named composite that folds BatchNorm first, as every built-in composite does.
@@ -106,26 +159,26 @@ impl Composite {
     /// Uses `rule` for every affine layer of `kind` (earlier mappings win; see the
     /// precedence on [`Composite`]).
     pub fn kind(mut self, kind: LayerKind, rule: impl Rule + 'static) -> Self {
-        self.by_kind.push((kind, Arc::new(rule)));
+        self.by_kind.push((kind, Mapped::new(rule)));
         self
     }
 
     /// Uses `rule` for the first affine layer of `kind` in the recorded pass.
     pub fn first_layer(mut self, kind: LayerKind, rule: impl Rule + 'static) -> Self {
-        self.first = Some((kind, Arc::new(rule)));
+        self.first = Some((kind, Mapped::new(rule)));
         self
     }
 
     /// Uses `rule` for the node labelled `label` (takes precedence over everything else;
     /// see [`Composite`]).
     pub fn label(mut self, label: impl Into<String>, rule: impl Rule + 'static) -> Self {
-        self.by_label.push((label.into(), Arc::new(rule)));
+        self.by_label.push((label.into(), Mapped::new(rule)));
         self
     }
 
     /// Uses `rule` for every node whose op is named `op` (e.g. `max_pool2d`), replacing the default.
     pub fn op(mut self, op: impl Into<String>, rule: impl Rule + 'static) -> Self {
-        self.by_op.push((op.into(), Arc::new(rule)));
+        self.by_op.push((op.into(), Mapped::new(rule)));
         self
     }
 
@@ -222,23 +275,23 @@ impl Composite {
                     .iter()
                     .find(|(l, _)| Some(l.as_str()) == label)
                 {
-                    return Some(r.clone());
+                    return Some(r.on(self.path));
                 }
                 if let Some((_, r)) = self.by_op.iter().find(|(o, _)| o == node.op.name()) {
-                    return Some(r.clone());
+                    return Some(r.on(self.path));
                 }
                 if matches!(node.op, Op::Linear { .. } | Op::Conv2d { .. }) {
                     if let Some((kind, r)) = &self.first {
                         if !first_seen && kind.matches(&node.op) {
                             first_seen = true;
-                            return Some(r.clone());
+                            return Some(r.on(self.path));
                         }
                     }
                     let r = self
                         .by_kind
                         .iter()
                         .find(|(k, _)| k.matches(&node.op))
-                        .map(|(_, r)| r.clone());
+                        .map(|(_, r)| r.on(self.path));
                     return Some(r.unwrap_or_else(|| Arc::new(Unsupported)));
                 }
                 default_rule(&node.op)

@@ -70,7 +70,25 @@ pub enum Seed {
     OneHot,
     /// `S_t e_t`: the target logit at the target.
     TargetScore,
-    /// SGLRP: `y_t (e_t - y)` with `y = softmax(z)`, the gradient of `y_t`; sums to 0.
+    /// SGLRP's seed (Iwana, Kuroki and Uchida 2019, "Explaining Convolutional Neural
+    /// Networks using Softmax Gradient Layer-wise Relevance Propagation", ICCV Workshops):
+    /// the gradient of the target's softmax probability with respect to the logits.
+    ///
+    /// With `p_k = exp(z_k) / sum_m exp(z_m)`, differentiate `p_t = exp(z_t) / S`:
+    ///
+    /// ```text
+    /// k = t:   d p_t / d z_t = (exp(z_t) S - exp(z_t) exp(z_t)) / S^2 = p_t - p_t^2 = p_t (1 - p_t)
+    /// k != t:  d p_t / d z_k = -exp(z_t) exp(z_k) / S^2                = -p_t p_k
+    /// ```
+    ///
+    /// i.e. `d p_t / d z_k = p_t (delta_tk - p_k)`, the seed `p_t (e_t - p)`. It is
+    /// positive at the target and negative at every other class in proportion to that
+    /// class's probability, so the walk explains the target *against* the classes the
+    /// model also considers; the entries sum to `p_t (1 - sum_k p_k) = 0`, so under
+    /// conserving rules the map sums to about 0 (positive evidence for the target,
+    /// negative for its competitors). When the softmax is saturated (`p_t = 1` in f32,
+    /// a very confident prediction) the seed and the map are zero and the audit says so:
+    /// there is nothing left that would change the probability.
     SoftmaxGradient,
     /// CLRP1's seed (Gu, Yang and Tresp 2018, "Understanding Individual Decisions of CNNs
     /// via Contrastive Backpropagation"): `S_t (e_t - (1 - e_t) / (C - 1))`.
