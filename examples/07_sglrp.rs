@@ -66,14 +66,14 @@ fn main() -> Result<()> {
                     side,
                     side,
                     ColorMap::Bwr,
-                    lrp.audit.seed_abs[0],
+                    lrp.audit.seed_abs.first().copied().unwrap_or(1.0),
                 ),
                 Cell::relevance(
                     sglrp.relevance.into_vec(),
                     side,
                     side,
                     ColorMap::Bwr,
-                    sglrp.audit.seed_abs[0],
+                    sglrp.audit.seed_abs.first().copied().unwrap_or(1.0),
                 ),
             ],
         );

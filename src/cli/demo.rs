@@ -35,13 +35,8 @@ fn row(model: &Model, x: &Tensor, target: usize, side: usize) -> relprop::core::
     for name in FIGURE_METHODS {
         let a = explain(model, x, &Targets::Class(target), &method(name)?)?;
         let map = a.relevance.data().to_vec();
-        cells.push(Cell::relevance(
-            map,
-            side,
-            side,
-            ColorMap::Bwr,
-            a.audit.seed_abs[0],
-        ));
+        let seed_abs = a.audit.seed_abs.first().copied().unwrap_or(f64::INFINITY);
+        cells.push(Cell::relevance(map, side, side, ColorMap::Bwr, seed_abs));
     }
     Ok(cells)
 }

@@ -291,7 +291,8 @@ pub(crate) fn sample_sum(r: &relprop::core::Tensor, i: usize, n: usize) -> f32 {
 
 /// A grid with one row per sample (at most 16): the input, then its heatmap, with titles
 /// and a legend. `explained`: each sample's target and seed size (`sum |seed|`), when
-/// known; a map from a near-zero seed (a saturated softmax) is drawn faint.
+/// known (either may be empty); a map from a near-zero seed (a saturated softmax) is drawn
+/// faint.
 fn heatmap_grid(
     x: &relprop::core::Tensor,
     r: &relprop::core::Tensor,
@@ -316,7 +317,12 @@ fn heatmap_grid(
             grey[k % (h * w)] += xv / (per / (h * w)) as f32;
         }
         let (title, seed_abs) = match explained {
-            Some((t, s)) => (format!("{i}: class {}", t[i]), s[i]),
+            // Methods without a seed (occlusion, Grad-CAM, ...) audit none: drawn as usual.
+            Some((t, s)) => (
+                t.get(i)
+                    .map_or(format!("sample {i}"), |t| format!("{i}: class {t}")),
+                s.get(i).copied().unwrap_or(f64::INFINITY),
+            ),
             None => (format!("sample {i}"), f64::INFINITY),
         };
         grid.add_titled_row(

@@ -1,8 +1,8 @@
 //! The fast paths of the affine recipe: optimisations of
 //! [`BasicRule::reference_relevance`](super::affine::BasicRule::reference_relevance), which
 //! is the definition. Each shortcut computes the same numbers by doing less work; the
-//! property test `tests/reference_path.rs` checks them against the reference on every
-//! rule, layer kind and composite.
+//! property test `tests/conservation_props/reference.rs` checks them against the reference
+//! on every rule, layer kind and composite.
 //!
 //! - **Skipped branches.** After a ReLU, `x+` is `x` itself (no copy) and the `x-` branch is
 //!   empty; a branch whose input or weight is all zeros contributes its bias to `z` and
