@@ -43,6 +43,10 @@ fn main() -> Result<()> {
             100.0 * acc
         );
     }
-    println!("(the zoo's recipe adds augmentation and 40 epochs: `relprop train lenet5`)");
+    let recipe = relprop::zoo::training::recipe(Architecture::Lenet5);
+    println!(
+        "(the zoo's recipe adds augmentation, a cosine decay of the learning rate and {} epochs: `relprop train lenet5`)",
+        recipe.epochs
+    );
     Ok(())
 }

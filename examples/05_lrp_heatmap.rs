@@ -31,10 +31,15 @@ fn main() -> Result<()> {
     print!("{}", a.audit);
 
     let mut grid = Grid::new(112, 4);
-    grid.add_row(vec![
-        Cell::Input(x.data().to_vec(), 28, 28),
-        Cell::Heatmap(a.relevance.data().to_vec(), 28, 28, ColorMap::Bwr),
-    ]);
+    grid.column_titles(["input", "lrp"]);
+    grid.add_titled_row(
+        format!("class {}", a.targets[0]),
+        vec![
+            Cell::Input(x.data().to_vec(), 28, 28),
+            Cell::Heatmap(a.relevance.data().to_vec(), 28, 28, ColorMap::Bwr),
+        ],
+    );
+    grid.legend(ColorMap::Bwr, ["red: for the class, blue: against"]);
     grid.save(std::path::Path::new("lrp_heatmap.png"))
         .map_err(|e| Error::invalid("png", e.to_string()))?;
     println!("wrote lrp_heatmap.png (red: evidence for the class, blue: against)");

@@ -81,10 +81,12 @@ fn main() -> Result<()> {
         grey[k % plane] += x.data()[k] / c as f32;
     }
     let mut grid = Grid::new(128, 4);
+    grid.column_titles(["input", "relevance"]);
     grid.add_row(vec![
         Cell::Input(grey, h, w),
         Cell::Heatmap(map, h, w, ColorMap::Bwr),
     ]);
+    grid.legend(ColorMap::Bwr, ["red: for the class, blue: against"]);
     grid.save(std::path::Path::new("own_model.png"))
         .map_err(|e| Error::invalid("png", e.to_string()))?;
     println!("wrote own_model.png (red: evidence for the class, blue: against)");

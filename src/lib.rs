@@ -10,6 +10,10 @@
 //! - [`zoo`]: bundled digits and pretrained small CNNs;
 //! - [`onnx`]: models read from `.onnx` files, run and explained like the zoo's.
 //!
+//! New here? Follow the course in `docs/course/` (tensors, the tape, training, LRP by
+//! hand, rules, SGLRP and CLRP, your own model); every code block in it runs as a doc
+//! test of this crate.
+//!
 //! Quick start: load a zoo model, explain a digit with SGLRP, write a heatmap.
 //!
 //! ```
@@ -38,3 +42,29 @@ pub use relprop_onnx as onnx;
 pub use relprop_zoo as zoo;
 
 pub mod evaluation;
+
+/// The course in `docs/course/`, one page per item, compiled and run as doc tests so that
+/// every snippet and its checked output stay true.
+#[cfg(doctest)]
+pub mod course {
+    #[doc = include_str!("../docs/course/01-tensors.md")]
+    pub struct Tensors;
+    #[doc = include_str!("../docs/course/02-tape.md")]
+    pub struct TheTape;
+    #[doc = include_str!("../docs/course/03-custom-op.md")]
+    pub struct CustomOp;
+    #[doc = include_str!("../docs/course/04-training.md")]
+    pub struct Training;
+    #[doc = include_str!("../docs/course/05-lrp-by-hand.md")]
+    pub struct LrpByHand;
+    #[doc = include_str!("../docs/course/06-rules-and-composites.md")]
+    pub struct RulesAndComposites;
+    #[doc = include_str!("../docs/course/07-writing-a-rule.md")]
+    pub struct WritingARule;
+    #[doc = include_str!("../docs/course/08-sglrp-and-clrp.md")]
+    pub struct SglrpAndClrp;
+    #[doc = include_str!("../docs/course/09-verifying-conservation.md")]
+    pub struct VerifyingConservation;
+    #[doc = include_str!("../docs/course/10-your-own-model.md")]
+    pub struct YourOwnModel;
+}

@@ -74,6 +74,9 @@ enum Command {
     Explain(Box<cli::explain::ExplainArgs>),
     /// Check relevance conservation node by node; exit code 1 names the layers that leak.
     Verify(Box<cli::verify::VerifyArgs>),
+    /// Draw the recorded graph (Graphviz DOT or SVG): each node's op, shape, rule and,
+    /// given an input, the relevance that reached it.
+    Graph(Box<cli::graph::GraphArgs>),
     /// The one-minute tour: heatmaps, an audit and a class-discrimination table.
     Demo {
         /// Folder for the figure.
@@ -193,6 +196,7 @@ fn run(cli: Cli) -> CliResult {
         Command::Explain(args) => cli::explain::run(&args),
         Command::Verify(args) => cli::verify::run(&args),
         Command::Serve(args) => cli::serve::run(&args),
+        Command::Graph(args) => cli::graph::run(&args),
     }
 }
 

@@ -118,7 +118,7 @@ fn trained_zoo_models_and_onnx_fixtures_pass_by_default() {
     for arch in relprop::zoo::ALL {
         let [c, h, w] = arch.input_shape();
         let x = if arch == Architecture::Multidigit {
-            let mut gen = relprop::zoo::composites::CompositeGenerator::new(
+            let mut gen = relprop::zoo::pairs::DigitPairGenerator::new(
                 data,
                 relprop::zoo::digits::Split::Test,
                 5,

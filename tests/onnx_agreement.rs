@@ -6,7 +6,7 @@ mod common;
 
 use common::rel_error;
 use relprop::core::Tensor;
-use relprop::explain::{explain, Composite, Method, Seed, Targets};
+use relprop::explain::{explain, Composite, Method, RecipePath, Seed, Targets};
 use relprop::nn::io::{read_safetensors, read_tensor, write_npy_f32, write_npy_i64, Array};
 use relprop::onnx::OnnxNet;
 use std::path::PathBuf;
@@ -113,13 +113,16 @@ fn check_library(name: &str) {
     let e = rel_error(logits.data(), &case.floats("logits"));
     assert!(e < 1e-4, "{name}: logits differ by {e:.2e}");
     let mut failures = Vec::new();
-    for (m, method, _, _, tol) in methods() {
-        let a = explain(&net, &x, &Targets::PerSample(case.targets()), &method)
-            .unwrap_or_else(|err| panic!("{name} {m}: {err}"));
-        let e = rel_error(a.relevance.data(), &case.floats(&format!("rel.{m}")));
-        println!("{name:>13} {m:<22} max rel error {e:.2e} (tolerance {tol:.0e})");
-        if e.is_nan() || e >= tol {
-            failures.push(format!("{m}: {e:.2e} >= {tol:.0e}"));
+    for path in [RecipePath::Fast, RecipePath::Reference] {
+        for (m, method, _, _, tol) in methods() {
+            let method = method.with_recipe_path(path);
+            let a = explain(&net, &x, &Targets::PerSample(case.targets()), &method)
+                .unwrap_or_else(|err| panic!("{name} {m}: {err}"));
+            let e = rel_error(a.relevance.data(), &case.floats(&format!("rel.{m}")));
+            println!("{name:>13} {path:?} {m:<22} max rel error {e:.2e} (tolerance {tol:.0e})");
+            if e.is_nan() || e >= tol {
+                failures.push(format!("{m} ({path:?}): {e:.2e} >= {tol:.0e}"));
+            }
         }
     }
     assert!(failures.is_empty(), "{name}: {}", failures.join("; "));

@@ -10,8 +10,8 @@ use relprop::explain::{explain, record, Composite, Method, Seed, Targets};
 use relprop::nn::io::{read_npy, read_safetensors, write_npy_f32, Array};
 use relprop::nn::Module;
 use relprop::onnx::{decode_model, export_module, read_model, OnnxNet};
-use relprop::zoo::composites::CompositeGenerator;
 use relprop::zoo::digits::{self, Split};
+use relprop::zoo::pairs::DigitPairGenerator;
 use relprop::zoo::{pretrained, Architecture, ALL};
 
 /// `max |ours - reference| / max |reference|`.
@@ -30,7 +30,7 @@ fn rel_diff(ours: &[f32], reference: &[f32]) -> f32 {
 fn inputs(arch: Architecture) -> (Tensor, Vec<usize>) {
     let d = digits::load().unwrap();
     if arch == Architecture::Multidigit {
-        let batch = CompositeGenerator::new(d, Split::Test, 5).batch(6);
+        let batch = DigitPairGenerator::new(d, Split::Test, 5).batch(6);
         let data: Vec<f32> = batch.iter().flat_map(|c| c.image.clone()).collect();
         let targets = batch
             .iter()

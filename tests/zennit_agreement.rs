@@ -4,7 +4,7 @@
 mod common;
 
 use relprop::core::Tensor;
-use relprop::explain::{explain, Composite, Method, Seed, Targets};
+use relprop::explain::{explain, Composite, Method, RecipePath, Seed, Targets};
 use relprop::nn::io::{read_safetensors, Array};
 use relprop::nn::state::load_state;
 use relprop::zoo::{Architecture, Model};
@@ -95,18 +95,20 @@ fn check_model(arch: Architecture) {
     let e = rel_error(&logits, &reference(&f, "logits"));
     assert!(e < 1e-4, "{arch}: logits differ by {e:.2e}");
     let mut failures = Vec::new();
-    for (name, method, tol) in methods() {
-        let a = explain(
-            &f.model,
-            &f.x,
-            &Targets::PerSample(f.targets.clone()),
-            &method,
-        )
-        .unwrap();
-        let e = rel_error(&a.relevance, &reference(&f, &format!("rel.{name}")));
-        println!("{arch:>10} {name:<22} max rel error {e:.2e} (tolerance {tol:.0e})");
-        if e.is_nan() || e >= tol {
-            failures.push(format!("{name}: {e:.2e} > {tol:.0e}"));
+    for path in [RecipePath::Fast, RecipePath::Reference] {
+        for (name, method, tol) in methods() {
+            let a = explain(
+                &f.model,
+                &f.x,
+                &Targets::PerSample(f.targets.clone()),
+                &method.with_recipe_path(path),
+            )
+            .unwrap();
+            let e = rel_error(&a.relevance, &reference(&f, &format!("rel.{name}")));
+            println!("{arch:>10} {path:?} {name:<22} max rel error {e:.2e} (tolerance {tol:.0e})");
+            if e.is_nan() || e >= tol {
+                failures.push(format!("{name} ({path:?}): {e:.2e} > {tol:.0e}"));
+            }
         }
     }
     assert!(failures.is_empty(), "{arch}: {}", failures.join("; "));

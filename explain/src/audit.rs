@@ -3,6 +3,18 @@
 //! For every labelled node the backward walk reached (layer outputs, the input), the
 //! relevance sum per sample, and its conservation error against the seed:
 //! `|sum R - sum seed| / sum |seed|`.
+//!
+//! # Reading the rows
+//!
+//! Rows run from the output down to the input. A row's *sum* is the total relevance that
+//! reached that layer's output; the *error* compares it with the seed. An LRP rule that
+//! conserves (LRP-0 without biases, say) keeps every row's sum equal to the seed's, so the
+//! error stays at rounding level. Real models have biases and stabilisers, which keep a
+//! share of the relevance by design (see `rules::affine`, "Why it conserves"): the error
+//! then grows layer by layer by that share, and a large jump at one row points at the
+//! layer that absorbed (or leaked) relevance. For gradients the sums are not meant to be
+//! conserved and the error column only describes the signal. [`crate::verify()`] goes
+//! further: per layer, it separates what biases and stabilisers absorb from a leak.
 
 use rayon::prelude::*;
 use relprop_core::kernels::split::may_split;

@@ -6,7 +6,46 @@
 use crate::canonizer::{BatchNormFold, Canonizer};
 use crate::rules::{BasicRule, Elementwise, Gradient, Norm, Pass, Unsupported};
 use relprop_core::{Error, NodeId, Op, Result, Rule, RuleSet, Tape, Tensor};
+use std::any::Any;
 use std::sync::Arc;
+
+/// Which implementation of the affine recipe the composite's [`BasicRule`]s run.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum RecipePath {
+    /// [`BasicRule::relevance`]: the recipe with its shortcuts (the default).
+    #[default]
+    Fast,
+    /// [`BasicRule::reference_relevance`]: the recipe as written in
+    /// [`crate::rules::affine`], nothing skipped or fused. For reading, and as the
+    /// definition the fast path is tested against.
+    Reference,
+}
+
+/// A mapped rule, with its reference-path twin when it is a [`BasicRule`].
+#[derive(Clone)]
+struct Mapped {
+    fast: Arc<dyn Rule>,
+    reference: Option<Arc<dyn Rule>>,
+}
+
+impl Mapped {
+    fn new<R: Rule + 'static>(rule: R) -> Self {
+        let reference = (&rule as &dyn Any)
+            .downcast_ref::<BasicRule>()
+            .map(|b| Arc::new(b.clone().reference()) as Arc<dyn Rule>);
+        Mapped {
+            fast: Arc::new(rule),
+            reference,
+        }
+    }
+
+    fn on(&self, path: RecipePath) -> Arc<dyn Rule> {
+        match (path, &self.reference) {
+            (RecipePath::Reference, Some(r)) => r.clone(),
+            _ => self.fast.clone(),
+        }
+    }
+}
 
 /// Which affine layers a mapping applies to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -30,15 +69,39 @@ impl LayerKind {
 }
 
 /// A rule set described by layer kind, first layer and label, resolved per tape.
+///
+/// # Which rule a node gets (precedence)
+///
+/// This is the one place the order is defined; [`Composite::resolve`] follows it. For each
+/// node of the recorded pass, the first of these that applies wins:
+///
+/// 1. **label**: a rule mapped with [`Composite::label`] to the node's label
+///    (e.g. `features.conv2`); among several for one label, the first mapped;
+/// 2. **op**: a rule mapped with [`Composite::op`] to the node's op name (e.g.
+///    `max_pool2d`), the first mapped;
+/// 3. **first layer** (linear and conv nodes only): the rule of
+///    [`Composite::first_layer`], on the first affine node in recording order whose kind
+///    matches among those no label or op rule claimed;
+/// 4. **kind** (linear and conv nodes only): the first [`Composite::kind`] mapping whose
+///    [`LayerKind`] matches; an affine node no mapping reaches gets [`Unsupported`], an
+///    error when the walk reaches it;
+/// 5. **default** (every other node): [`Pass`] for activations and scalar shifts,
+///    [`Elementwise`] for `add`/`sub`/`mul`/`div`, [`Norm`] for average pooling,
+///    [`Gradient`] for max pooling and shape changes, nothing for leaves, and
+///    [`Unsupported`] for the rest.
+///
+/// A label rule on the model's first layer therefore passes the first-layer rule on to
+/// the next affine node of the matching kind.
 #[derive(Clone)]
 pub struct Composite {
     /// Name shown in audits.
     pub name: String,
-    by_label: Vec<(String, Arc<dyn Rule>)>,
-    first: Option<(LayerKind, Arc<dyn Rule>)>,
-    by_kind: Vec<(LayerKind, Arc<dyn Rule>)>,
-    by_op: Vec<(String, Arc<dyn Rule>)>,
+    by_label: Vec<(String, Mapped)>,
+    first: Option<(LayerKind, Mapped)>,
+    by_kind: Vec<(LayerKind, Mapped)>,
+    by_op: Vec<(String, Mapped)>,
     canonizers: Vec<Arc<dyn Canonizer>>,
+    path: RecipePath,
 }
 
 impl Composite {
@@ -51,7 +114,20 @@ impl Composite {
             by_kind: vec![],
             by_op: vec![],
             canonizers: vec![],
+            path: RecipePath::Fast,
         }
+    }
+
+    /// Runs this composite's [`BasicRule`]s on `path` (other rules are unaffected): the
+    /// same relevance either way, up to the order of floating-point sums.
+    pub fn path(mut self, path: RecipePath) -> Self {
+        self.path = path;
+        self
+    }
+
+    /// The recipe path this composite's [`BasicRule`]s run on.
+    pub fn recipe_path(&self) -> RecipePath {
+        self.path
     }
 
     /// A named composite that folds BatchNorm first, as every built-in composite does.
@@ -80,27 +156,29 @@ impl Composite {
         Ok(t)
     }
 
-    /// Uses `rule` for every affine layer of `kind` (earlier mappings win).
+    /// Uses `rule` for every affine layer of `kind` (earlier mappings win; see the
+    /// precedence on [`Composite`]).
     pub fn kind(mut self, kind: LayerKind, rule: impl Rule + 'static) -> Self {
-        self.by_kind.push((kind, Arc::new(rule)));
+        self.by_kind.push((kind, Mapped::new(rule)));
         self
     }
 
     /// Uses `rule` for the first affine layer of `kind` in the recorded pass.
     pub fn first_layer(mut self, kind: LayerKind, rule: impl Rule + 'static) -> Self {
-        self.first = Some((kind, Arc::new(rule)));
+        self.first = Some((kind, Mapped::new(rule)));
         self
     }
 
-    /// Uses `rule` for the node labelled `label` (takes precedence over everything else).
+    /// Uses `rule` for the node labelled `label` (takes precedence over everything else;
+    /// see [`Composite`]).
     pub fn label(mut self, label: impl Into<String>, rule: impl Rule + 'static) -> Self {
-        self.by_label.push((label.into(), Arc::new(rule)));
+        self.by_label.push((label.into(), Mapped::new(rule)));
         self
     }
 
     /// Uses `rule` for every node whose op is named `op` (e.g. `max_pool2d`), replacing the default.
     pub fn op(mut self, op: impl Into<String>, rule: impl Rule + 'static) -> Self {
-        self.by_op.push((op.into(), Arc::new(rule)));
+        self.by_op.push((op.into(), Mapped::new(rule)));
         self
     }
 
@@ -183,7 +261,8 @@ impl Composite {
         })
     }
 
-    /// Chooses a rule for every node of `tape`.
+    /// Chooses a rule for every node of `tape`, in the precedence order documented on
+    /// [`Composite`].
     pub fn resolve(&self, tape: &Tape) -> RuleMap {
         let mut first_seen = false;
         let rules = tape
@@ -196,23 +275,23 @@ impl Composite {
                     .iter()
                     .find(|(l, _)| Some(l.as_str()) == label)
                 {
-                    return Some(r.clone());
+                    return Some(r.on(self.path));
                 }
                 if let Some((_, r)) = self.by_op.iter().find(|(o, _)| o == node.op.name()) {
-                    return Some(r.clone());
+                    return Some(r.on(self.path));
                 }
                 if matches!(node.op, Op::Linear { .. } | Op::Conv2d { .. }) {
                     if let Some((kind, r)) = &self.first {
                         if !first_seen && kind.matches(&node.op) {
                             first_seen = true;
-                            return Some(r.clone());
+                            return Some(r.on(self.path));
                         }
                     }
                     let r = self
                         .by_kind
                         .iter()
                         .find(|(k, _)| k.matches(&node.op))
-                        .map(|(_, r)| r.clone());
+                        .map(|(_, r)| r.on(self.path));
                     return Some(r.unwrap_or_else(|| Arc::new(Unsupported)));
                 }
                 default_rule(&node.op)

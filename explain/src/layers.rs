@@ -115,7 +115,7 @@ pub fn explain_layers(
             Method::Gradient | Method::GradientXInput => (Seed::OneHot, true),
             Method::Lrp { seed, .. } => (seed.clone(), false),
             Method::Sglrp { .. } if neuron.is_none() => (Seed::SoftmaxGradient, false),
-            Method::Clrp1 { .. } if neuron.is_none() => (Seed::Contrastive, false),
+            Method::Clrp1 { .. } if neuron.is_none() => (Seed::Clrp1, false),
             _ => {
                 return Err(Error::invalid(
                     "explain",

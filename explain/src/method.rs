@@ -114,12 +114,23 @@ pub enum Method {
         /// Keep only the positive part of the result.
         positive_only: bool,
     },
-    /// CLRP type 1: `relu(R(S_t e_t) - R(dual))`, one pass.
+    /// CLRP type 1 (Gu, Yang and Tresp 2018, "Understanding Individual Decisions of CNNs
+    /// via Contrastive Backpropagation", ACCV): `max(0, R(S_t e_t) - R(dual))`.
+    ///
+    /// Plain LRP maps for different classes of one image look alike (they mostly follow
+    /// the input's strong activations). CLRP subtracts the explanation of a *dual* virtual
+    /// class that stands for "every other class" and keeps the positive part: what speaks
+    /// for the target more than for the rest. Type 1's dual spreads the target score
+    /// `S_t` evenly over the other classes; every rule being linear in its seed, the two
+    /// walks are one walk seeded with [`Seed::Clrp1`].
     Clrp1 {
         /// Rules.
         composite: Composite,
     },
-    /// CLRP type 2: `relu(R(model) - R(model with negated output layer))`, two passes.
+    /// CLRP type 2 (Gu et al. 2018): `max(0, R(model) - R(dual model))`, where the dual
+    /// model has its output layer's weights and bias negated (the dual class "is" the
+    /// opposite of the target). Only the output layer differs, so the difference of the
+    /// two walks is walked once.
     Clrp2 {
         /// Rules.
         composite: Composite,
@@ -137,6 +148,34 @@ impl Method {
                 | Method::GradCam { .. }
                 | Method::Occlusion { .. }
         )
+    }
+
+    /// The same method with its composite's rules on `path` (see [`crate::RecipePath`]);
+    /// methods without a composite are returned unchanged.
+    pub fn with_recipe_path(self, path: crate::RecipePath) -> Method {
+        match self {
+            Method::Lrp { composite, seed } => Method::Lrp {
+                composite: composite.path(path),
+                seed,
+            },
+            Method::Sglrp { composite } => Method::Sglrp {
+                composite: composite.path(path),
+            },
+            Method::SglrpTwoPass {
+                composite,
+                positive_only,
+            } => Method::SglrpTwoPass {
+                composite: composite.path(path),
+                positive_only,
+            },
+            Method::Clrp1 { composite } => Method::Clrp1 {
+                composite: composite.path(path),
+            },
+            Method::Clrp2 { composite } => Method::Clrp2 {
+                composite: composite.path(path),
+            },
+            other => other,
+        }
     }
 
     /// The composite of an LRP-type method.
@@ -237,7 +276,7 @@ fn explain_batch(
             )?
         }
         Method::Clrp1 { composite } => {
-            let built = Seed::Contrastive.build(&logits, &t)?;
+            let built = Seed::Clrp1.build(&logits, &t)?;
             let (r, mut audit) = lrp_pass(
                 &rec,
                 composite,

@@ -70,10 +70,36 @@ pub enum Seed {
     OneHot,
     /// `S_t e_t`: the target logit at the target.
     TargetScore,
-    /// SGLRP: `y_t (e_t - y)` with `y = softmax(z)`, the gradient of `y_t`; sums to 0.
+    /// SGLRP's seed (Iwana, Kuroki and Uchida 2019, "Explaining Convolutional Neural
+    /// Networks using Softmax Gradient Layer-wise Relevance Propagation", ICCV Workshops):
+    /// the gradient of the target's softmax probability with respect to the logits.
+    ///
+    /// With `p_k = exp(z_k) / sum_m exp(z_m)`, differentiate `p_t = exp(z_t) / S`:
+    ///
+    /// ```text
+    /// k = t:   d p_t / d z_t = (exp(z_t) S - exp(z_t) exp(z_t)) / S^2 = p_t - p_t^2 = p_t (1 - p_t)
+    /// k != t:  d p_t / d z_k = -exp(z_t) exp(z_k) / S^2                = -p_t p_k
+    /// ```
+    ///
+    /// i.e. `d p_t / d z_k = p_t (delta_tk - p_k)`, the seed `p_t (e_t - p)`. It is
+    /// positive at the target and negative at every other class in proportion to that
+    /// class's probability, so the walk explains the target *against* the classes the
+    /// model also considers; the entries sum to `p_t (1 - sum_k p_k) = 0`, so under
+    /// conserving rules the map sums to about 0 (positive evidence for the target,
+    /// negative for its competitors). When the softmax is saturated (`p_t = 1` in f32,
+    /// a very confident prediction) the seed and the map are zero and the audit says so:
+    /// there is nothing left that would change the probability.
     SoftmaxGradient,
-    /// CLRP1: `S_t (e_t - (1 - e_t) / (C - 1))`, the target score minus the dual spread.
-    Contrastive,
+    /// CLRP1's seed (Gu, Yang and Tresp 2018, "Understanding Individual Decisions of CNNs
+    /// via Contrastive Backpropagation"): `S_t (e_t - (1 - e_t) / (C - 1))`.
+    ///
+    /// CLRP explains the target against a *dual* virtual class that represents every other
+    /// class: `R_CLRP = max(0, R(S_t e_t) - R(dual))`. CLRP1's dual spreads the target
+    /// score `S_t` evenly over the other `C - 1` classes. Since every rule is linear in its
+    /// seed, the two walks are one walk with this difference as the seed; the positive part
+    /// is taken by [`crate::Method::Clrp1`], not here. (CLRP2's dual negates the output
+    /// layer instead: [`crate::Method::Clrp2`].)
+    Clrp1,
     /// A fixed seed of the logits' shape.
     Tensor(Tensor),
     /// Computed from the logits and targets.
@@ -98,7 +124,7 @@ impl Seed {
         match self {
             Seed::OneHot => data = per_row(z, c, targets, |_, t, out| out[t] = 1.0),
             Seed::TargetScore => data = per_row(z, c, targets, |z, t, out| out[t] = z[t]),
-            Seed::Contrastive => {
+            Seed::Clrp1 => {
                 let spread = 1.0 / (c.max(2) - 1) as f32;
                 data = per_row(z, c, targets, |z, t, out| {
                     for (k, o) in out.iter_mut().enumerate() {
@@ -185,7 +211,7 @@ mod tests {
         assert_eq!(s.data(), &[0.0, 1.0, 0.0, 1.0, 0.0, 0.0]);
         let s = Seed::TargetScore.build(&logits(), &t).unwrap().seed;
         assert_eq!(s.data(), &[0.0, 2.0, 0.0, 3.0, 0.0, 0.0]);
-        let s = Seed::Contrastive.build(&logits(), &t).unwrap().seed;
+        let s = Seed::Clrp1.build(&logits(), &t).unwrap().seed;
         assert_eq!(s.data(), &[-1.0, 2.0, -1.0, 3.0, -1.5, -1.5]);
         // SGLRP seed: y_t (delta - y) sums to 0 and is positive only at the target.
         let s = Seed::SoftmaxGradient.build(&logits(), &t).unwrap().seed;

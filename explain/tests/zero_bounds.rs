@@ -6,7 +6,9 @@
 
 use relprop_core::{Op, Tensor};
 use relprop_explain::record;
-use relprop_explain::rules::{BasicRule, Branch, Gate, Group, InputMod, ParamMod, STABILIZER};
+use relprop_explain::rules::{
+    BasicRule, Branch, Gate, Group, InputMod, ParamMod, Stabilizer, STABILIZER,
+};
 use relprop_zoo::{pretrained, Architecture};
 use std::sync::Arc;
 
@@ -22,7 +24,7 @@ fn zbox_with(low: InputMod, high: InputMod) -> BasicRule {
             ],
             coefficient: 1.0,
             gate: Gate::All,
-            epsilon: STABILIZER,
+            stabilizer: Stabilizer::Epsilon(STABILIZER),
         }],
     }
 }
@@ -98,7 +100,7 @@ fn epsilon_on_a_conv_matches_recomputing_z() {
             branches: vec![Branch::new(InputMod::Identity, weight, ParamMod::Identity)],
             coefficient: 1.0,
             gate: Gate::All,
-            epsilon: 1e-3,
+            stabilizer: Stabilizer::Epsilon(1e-3),
         }],
     };
     for &id in &convs[..2] {

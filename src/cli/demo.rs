@@ -6,8 +6,8 @@ use relprop::core::{Error, Tensor};
 use relprop::evaluation::{discrimination, method};
 use relprop::explain::heatmap::{Cell, ColorMap, Grid};
 use relprop::explain::{explain, Targets};
-use relprop::zoo::composites::{CompositeGenerator, CANVAS};
 use relprop::zoo::digits::{self, Split};
+use relprop::zoo::pairs::{DigitPairGenerator, CANVAS};
 use relprop::zoo::{pretrained, Architecture, Model};
 use std::path::Path;
 use std::time::Instant;
@@ -28,12 +28,15 @@ fn load(arch: Architecture) -> CliResult<Model> {
         .map_err(|e| CliError::internal(format!("embedded weights of {arch}: {e}")))
 }
 
-/// One figure row: the input, then one heatmap per method for `target`.
+/// One figure row: the input, then one heatmap per method for `target`; a map whose seed
+/// is near zero (SGLRP on a saturated softmax) is drawn faint rather than at full colour.
 fn row(model: &Model, x: &Tensor, target: usize, side: usize) -> relprop::core::Result<Vec<Cell>> {
     let mut cells = vec![Cell::Input(x.data().to_vec(), side, side)];
     for name in FIGURE_METHODS {
-        let r = explain(model, x, &Targets::Class(target), &method(name)?)?.relevance;
-        cells.push(Cell::Heatmap(r.data().to_vec(), side, side, ColorMap::Bwr));
+        let a = explain(model, x, &Targets::Class(target), &method(name)?)?;
+        let map = a.relevance.data().to_vec();
+        let seed_abs = a.audit.seed_abs.first().copied().unwrap_or(f64::INFINITY);
+        cells.push(Cell::relevance(map, side, side, ColorMap::Bwr, seed_abs));
     }
     Ok(cells)
 }
@@ -45,6 +48,7 @@ pub fn run(out: &Path) -> CliResult {
     let data = digits::load().map_err(|e| CliError::internal(e.to_string()))?;
     let (lenet, multi) = (load(Architecture::Lenet5)?, load(Architecture::Multidigit)?);
     let mut grid = Grid::new(112, 6);
+    grid.column_titles(["input", "gradient", "lrp eps-plus", "clrp1", "sglrp"]);
 
     // Single digits: the first test digit of a few classes, explained for their own class.
     let test = data.test_indices();
@@ -54,17 +58,25 @@ pub fn run(out: &Path) -> CliResult {
             .find(|&&i| data.label(i) == class)
             .ok_or_else(|| CliError::internal("missing class"))?;
         let x = Tensor::from_vec(data.image_f32(i), &[1, 1, 28, 28])?;
-        grid.add_row(row(&lenet, &x, class, 28)?);
+        grid.add_titled_row(format!("digit {class}"), row(&lenet, &x, class, 28)?);
     }
     // Composites: each explained once for each of its two classes.
-    let mut gen = CompositeGenerator::new(data, Split::Test, 11);
+    let mut gen = DigitPairGenerator::new(data, Split::Test, 11);
     let composites = gen.batch(3);
     for c in &composites {
         let x = Tensor::from_vec(c.image.clone(), &[1, 1, CANVAS, CANVAS])?;
         for &label in &c.labels {
-            grid.add_row(row(&multi, &x, label, CANVAS)?);
+            let title = format!("{}+{}: {label}", c.labels[0], c.labels[1]);
+            grid.add_titled_row(title, row(&multi, &x, label, CANVAS)?);
         }
     }
+    grid.legend(
+        ColorMap::Bwr,
+        [
+            "red: for the explained class, blue: against",
+            "rows: digit (lenet5); pair a+b: class explained (multidigit)",
+        ],
+    );
     let figure = out.join("demo.png");
     grid.save(&figure)
         .map_err(|e| CliError::input(format!("{}: {e}", figure.display())))?;

@@ -312,7 +312,7 @@ pub fn run(args: &ExplainArgs) -> CliResult {
     let at_layer = args.layer.as_ref().filter(|_| args.method != "grad-cam");
     if at_layer.is_some() || args.neuron.is_some() {
         let (map, heatmap) = super::explain_layers::run(args, &method, &model, &input, &targets)?;
-        let grid = heatmap.map(|r| heatmap_grid(&input.batch, &r, cmap));
+        let grid = heatmap.map(|r| heatmap_grid(&input.batch, &r, cmap, &args.method, None));
         return write_outputs(args, &map, grid);
     }
     let a = attribute(&model, &input.batch, &targets, &method)?;
@@ -334,7 +334,13 @@ pub fn run(args: &ExplainArgs) -> CliResult {
     write_outputs(
         args,
         &relevance,
-        Some(heatmap_grid(&input.batch, &a.relevance, cmap)),
+        Some(heatmap_grid(
+            &input.batch,
+            &a.relevance,
+            cmap,
+            &args.method,
+            Some((&a.targets, &a.audit.seed_abs)),
+        )),
     )
 }
 
@@ -376,11 +382,21 @@ pub(crate) fn sample_sum(r: &relprop::core::Tensor, i: usize, n: usize) -> f32 {
     r.data()[i * per..(i + 1) * per].iter().sum()
 }
 
-/// A grid with one row per sample (at most 16): the input, then its heatmap.
-fn heatmap_grid(x: &relprop::core::Tensor, r: &relprop::core::Tensor, cmap: ColorMap) -> Grid {
+/// A grid with one row per sample (at most 16): the input, then its heatmap, with titles
+/// and a legend. `explained`: each sample's target and seed size (`sum |seed|`), when
+/// known (either may be empty); a map from a near-zero seed (a saturated softmax) is drawn
+/// faint.
+fn heatmap_grid(
+    x: &relprop::core::Tensor,
+    r: &relprop::core::Tensor,
+    cmap: ColorMap,
+    method: &str,
+    explained: Option<(&[usize], &[f64])>,
+) -> Grid {
     let (n, h, w) = (x.shape()[0], x.shape()[2], x.shape()[3]);
     let per = x.numel() / n.max(1);
     let mut grid = Grid::new(4 * h.max(w).min(64), 4);
+    grid.column_titles(["input", method]);
     for i in 0..n.min(16) {
         // Channels are summed into one map per pixel.
         let mut map = vec![0.0f32; h * w];
@@ -393,10 +409,23 @@ fn heatmap_grid(x: &relprop::core::Tensor, r: &relprop::core::Tensor, cmap: Colo
             map[k % (h * w)] += rv;
             grey[k % (h * w)] += xv / (per / (h * w)) as f32;
         }
-        grid.add_row(vec![
-            Cell::Input(grey, h, w),
-            Cell::Heatmap(map, h, w, cmap),
-        ]);
+        let (title, seed_abs) = match explained {
+            // Methods without a seed (occlusion, Grad-CAM, ...) audit none: drawn as usual.
+            Some((t, s)) => (
+                t.get(i)
+                    .map_or(format!("sample {i}"), |t| format!("{i}: class {t}")),
+                s.get(i).copied().unwrap_or(f64::INFINITY),
+            ),
+            None => (format!("sample {i}"), f64::INFINITY),
+        };
+        grid.add_titled_row(
+            title,
+            vec![
+                Cell::Input(grey, h, w),
+                Cell::relevance(map, h, w, cmap, seed_abs),
+            ],
+        );
     }
+    grid.legend(cmap, ["red: for the class, blue: against"]);
     grid
 }

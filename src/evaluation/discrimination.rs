@@ -7,8 +7,8 @@ use crate::explain::metrics::{
 };
 use crate::explain::{explain, Targets};
 use crate::nn::Module;
-use crate::zoo::composites::{Composite, CompositeGenerator, CANVAS};
 use crate::zoo::digits::{Digits, Split};
+use crate::zoo::pairs::{DigitPair, DigitPairGenerator, CANVAS};
 use crate::zoo::training::composite_tensor;
 
 /// The methods of the discrimination table, in table order.
@@ -51,8 +51,8 @@ pub fn discrimination(
     mut progress: impl FnMut(usize),
 ) -> Result<Vec<DiscriminationRow>> {
     const BATCH: usize = 50;
-    let mut gen = CompositeGenerator::new(digits, Split::Test, seed);
-    let composites: Vec<Composite> = gen.batch(n);
+    let mut gen = DigitPairGenerator::new(digits, Split::Test, seed);
+    let composites: Vec<DigitPair> = gen.batch(n);
     let methods: Vec<(&str, crate::explain::Method)> = methods
         .iter()
         .map(|&m| Ok((m, method(m)?)))

@@ -1,4 +1,4 @@
-//! Evaluating explanations on ground truth relprop controls (DESIGN section 7).
+//! Evaluating explanations on ground truth relprop controls (the README's "Does SGLRP discriminate between classes?").
 //!
 //! - [`discrimination`]: on two-digit composites, does the map for class t sit on the digit
 //!   of class t? (pointing game, relevance mass and rank accuracy, and the correlation

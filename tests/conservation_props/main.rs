@@ -26,6 +26,8 @@
 //!   equals the single pass;
 //! - walks never change forward values, BatchNorm folding keeps the logits, and LRP-0 with
 //!   the target score as seed equals gradient x input;
+//! - the fast path of every affine rule equals the reference recipe, layer by layer and
+//!   for every composite end to end (`reference.rs`);
 //! - no composite and method gives NaN or infinity on all-zero, huge (1e4), tiny (1e-20)
 //!   inputs or on a saturated softmax.
 //!
@@ -35,6 +37,7 @@ mod arch;
 mod fixed;
 mod flows;
 mod model;
+mod reference;
 
 use arch::*;
 use fixed::batch_independence;

@@ -1,4 +1,4 @@
-//! The zoo's architectures, with PyTorch `state_dict` names (DESIGN section 6).
+//! The zoo's architectures, with PyTorch `state_dict` names (the README's "The zoo").
 //!
 //! `mlp`, `lenet5` and `vgg_small` are fixed by the design notes (and the reference
 //! fixtures); `vgg_small_bn`, `resnet_small` and `multidigit` are the zoo's own designs,

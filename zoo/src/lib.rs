@@ -1,11 +1,11 @@
-//! relprop-zoo: bundled handwritten digits, two-digit composites and pretrained small CNNs.
+//! relprop-zoo: bundled handwritten digits, two-digit images (digit pairs) and pretrained small CNNs.
 
 #![warn(missing_docs)]
 
 pub mod arch;
 pub mod augment;
-pub mod composites;
 pub mod digits;
+pub mod pairs;
 pub mod pretrained;
 pub mod training;
 

@@ -6,8 +6,8 @@
 
 use crate::arch::{Architecture, Model};
 use crate::augment::{random_affine, AffineRange};
-use crate::composites::CompositeGenerator;
 use crate::digits::{self, Split, PIXELS, SIDE};
+use crate::pairs::DigitPairGenerator;
 use relprop_core::{Error, Result, Rng, Tensor};
 use relprop_nn::io::TrainingMeta;
 use relprop_nn::train::{predict, train_epoch, EpochStats, Labels};
@@ -162,7 +162,7 @@ fn composite_batches(
     r: &Recipe,
     seed: u64,
 ) -> Result<Vec<(Tensor, Labels)>> {
-    let mut gen = CompositeGenerator::new(digits, Split::Train, seed);
+    let mut gen = DigitPairGenerator::new(digits, Split::Train, seed);
     (0..r.steps_per_epoch)
         .map(|_| {
             let batch = gen.batch(r.batch_size);
@@ -179,10 +179,8 @@ fn composite_batches(
 }
 
 /// Stacks composites into an `[n, 1, 56, 56]` tensor, with their label pairs.
-pub fn composite_tensor(
-    batch: &[crate::composites::Composite],
-) -> Result<(Tensor, Vec<[usize; 2]>)> {
-    let side = crate::composites::CANVAS;
+pub fn composite_tensor(batch: &[crate::pairs::DigitPair]) -> Result<(Tensor, Vec<[usize; 2]>)> {
+    let side = crate::pairs::CANVAS;
     let data: Vec<f32> = batch.iter().flat_map(|c| c.image.iter().copied()).collect();
     Ok((
         Tensor::from_vec(data, &[batch.len(), 1, side, side])?,
@@ -205,7 +203,7 @@ pub fn test_digits() -> Result<(Tensor, Vec<usize>)> {
 pub fn held_out_accuracy(model: &Model) -> Result<f32> {
     if model.arch == Architecture::Multidigit {
         let digits = digits::load().map_err(data_error)?;
-        let batch = CompositeGenerator::new(digits, Split::Test, TEST_COMPOSITE_SEED)
+        let batch = DigitPairGenerator::new(digits, Split::Test, TEST_COMPOSITE_SEED)
             .batch(TEST_COMPOSITES);
         let (x, labels) = composite_tensor(&batch)?;
         let logits = predict(model, &x, 200)?;

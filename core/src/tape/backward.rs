@@ -1,4 +1,4 @@
-//! The backward walk, and the two traits that make it pluggable.
+//! The backward walk, and the two traits that make it pluggable: **start reading here**.
 //!
 //! Read this file top to bottom: it is the whole idea of relprop.
 //!
@@ -8,6 +8,28 @@
 //! inputs. With no rule chosen it uses the exact derivative, so [`Exact`] gives gradients.
 //! An LRP rule set answers differently for, say, every `conv2d` node, and the very same
 //! recorded pass then yields relevance. Rules are chosen at walk time, never when recording.
+//!
+//! # The mathematics
+//!
+//! Reverse-mode differentiation: for a node `y = f(x_1, ..., x_k)` and the signal
+//! `g = d L / d y` that reached it (the seed at the root), the chain rule gives each input
+//!
+//! ```text
+//! d L / d x_i = J_i^T g,     J_i = d f / d x_i    (the vector-Jacobian product, VJP)
+//! ```
+//!
+//! and an input used by several nodes receives the sum of their signals. Node ids are given
+//! in creation order, so every consumer of a node has a larger id than the node: walking
+//! the ids downwards finishes a node's signal before it is passed on (no sort, no
+//! recursion). The VJP of every op is in `derivative.rs` (a linear layer `y = x W^T + b`
+//! passes `g W` to `x`; a ReLU passes `g` where `x > 0`).
+//!
+//! LRP (see `relprop_explain::rules::affine`) keeps this walk and changes only the local
+//! step: instead of `J^T g` a layer passes on `x * J^T(R / z)` (relevance in proportion to
+//! each input's contribution `x_i w_ij` to `z_j`), activations pass `R` unchanged, sums
+//! split it in proportion to their terms. So a [`Rule`] is "the local backward step of one
+//! node", a [`RuleSet`] picks one per node, and [`Derivative`] (the VJP) is the rule every
+//! node falls back to.
 
 use super::{derivative, NodeId, Tape};
 use crate::error::{Error, Result};

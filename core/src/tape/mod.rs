@@ -1,9 +1,10 @@
-//! The tape: an arena of recorded nodes, walked back by `backward` with swappable rules.
+//! The tape: an arena of recorded nodes, walked back by [`backward`] with swappable rules.
+//! Start reading at [`backward`]: the whole idea of relprop fits in that one file.
 //!
 //! Recording appends a node, so a node's id is larger than its inputs' ids: creation order
 //! is already a topological order, and the backward walk is a plain reverse loop.
 
-mod backward;
+pub mod backward;
 mod batchnorm;
 pub mod custom;
 mod derivative;

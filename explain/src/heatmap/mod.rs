@@ -11,11 +11,13 @@
 //! ```
 
 mod colormap;
+pub mod font;
 mod grid;
 mod image;
+mod legend;
 
 pub use colormap::{ColorMap, COLORMAP_NAMES};
-pub use grid::{Cell, Grid};
+pub use grid::{Cell, Grid, Normalisation, NEAR_ZERO_SEED};
 pub use image::{
     png_dimensions, png_rgb_bytes, read_png_grey, read_png_rgb, write_png_rgb, HeatmapError,
     MAX_PNG_SIDE,
@@ -33,12 +35,26 @@ fn value_at(map: &[f32], i: usize) -> f32 {
 /// `map` should hold `h * w` values; missing or non-finite values are drawn as 0 and extra
 /// values are ignored.
 pub fn heatmap_rgb(map: &[f32], h: usize, w: usize, cmap: ColorMap) -> Vec<u8> {
+    heatmap_rgb_scaled(map, h, w, cmap, max_abs(map, h * w))
+}
+
+/// The largest finite |value| among the first `len` values of `map`.
+pub(crate) fn max_abs(map: &[f32], len: usize) -> f32 {
+    (0..len).fold(0.0f32, |m, i| m.max(value_at(map, i).abs()))
+}
+
+/// As [`heatmap_rgb`], with `scale` the |value| drawn at full colour (values beyond it
+/// are clamped): maps drawn at one scale compare in magnitude.
+pub fn heatmap_rgb_scaled(map: &[f32], h: usize, w: usize, cmap: ColorMap, scale: f32) -> Vec<u8> {
     let len = h * w;
-    let scale = (0..len).fold(0.0f32, |m, i| m.max(value_at(map, i).abs()));
     let mut out = Vec::with_capacity(len * 3);
     for i in 0..len {
         let v = value_at(map, i);
-        let v = if scale > 0.0 { v / scale } else { 0.0 };
+        let v = if scale > 0.0 {
+            (v / scale).clamp(-1.0, 1.0)
+        } else {
+            0.0
+        };
         out.extend_from_slice(&cmap.rgb(v));
     }
     out

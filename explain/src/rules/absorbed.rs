@@ -8,7 +8,8 @@
 //! loses nothing else; anything else it loses or creates is a leak. `relprop verify`
 //! reports the absorbed part apart from the leak.
 
-use super::affine::{Affine, BasicRule, Gate, ZPart};
+use super::affine::{Affine, BasicRule};
+use super::fast::ZPart;
 use crate::audit::per_sample_sums;
 use relprop_core::{NodeId, Result, Tape, Tensor};
 
@@ -49,22 +50,8 @@ impl BasicRule {
             }
             let Some(z) = z else { continue };
             let z = z.broadcast_to(layer.output().shape())?;
-            let out = layer.output();
-            let gated = match group.gate {
-                Gate::All => r.clone(),
-                gate => r.zip_with(out, "lrp gate", move |r, o| {
-                    if (o > 0.0) == (gate == Gate::OutputPositive) && o != 0.0 {
-                        r
-                    } else {
-                        0.0
-                    }
-                })?,
-            };
-            let eps = group.epsilon;
-            let s = gated.zip_with(&z, "lrp", move |r, z| match (eps == 0.0, z == 0.0) {
-                (true, true) => 0.0,
-                _ => r / if z >= 0.0 { z + eps } else { z - eps },
-            })?;
+            let gated = group.gate.apply(r.clone(), layer.output())?;
+            let s = group.stabilizer.ratio(&gated, &z)?;
             // Stabiliser: R - s z; bias: s b.
             let mut lost = gated.sub(&s.mul(&z)?)?;
             if let Some(b) = b {

@@ -1,15 +1,65 @@
-//! The one recipe every affine LRP rule follows, written once.
+//! The one recipe every affine LRP rule follows: **start reading here** for LRP.
 //!
-//! For a layer `z = W x + b` (linear or conv) and the relevance `R` at its output:
-//! 1. **modify** the input and the parameters (one set of modifications per *branch*),
-//! 2. **recompute z** for each branch with the layer's own kernel,
-//! 3. **divide** `R` by the stabilised sum of the branches' z (per *group* of branches),
-//! 4. take the **vector-Jacobian product** of each branch (the layer's own input gradient),
-//! 5. **multiply by the (modified) input** of the branch,
-//! 6. **sum** over branches, each group weighted by its coefficient.
+//! # The rule, for one layer
 //!
-//! LRP-0, Epsilon, ZPlus, AlphaBeta, Gamma, ZBox, WSquare and Flat are all configurations
-//! of [`BasicRule`]; see `rules::family` for them.
+//! Take an affine layer (linear or conv) `z_j = sum_i x_i w_ij + b_j`, and the relevance
+//! `R_j` that reached its outputs. LRP (Bach et al. 2015, "On Pixel-Wise Explanations for
+//! Non-Linear Classifier Decisions by Layer-Wise Relevance Propagation", PLoS ONE) hands
+//! each output's relevance back to the inputs in proportion to their contributions
+//! `x_i w_ij`. The basic rule, LRP-epsilon (Montavon et al. 2019, "Layer-wise Relevance
+//! Propagation: An Overview", eq. 4-5), is
+//!
+//! ```text
+//! R_i = sum_j  x_i w_ij / stab(z_j) * R_j,      stab(z) = z + eps * sign(z),  sign(0) = +1
+//! ```
+//!
+//! # Why `x * VJP(R / z)` is that formula
+//!
+//! Split the sum into four steps. With `s_j = R_j / stab(z_j)` (one number per output),
+//! `R_i = x_i * sum_j w_ij s_j`. The inner sum `c_i = sum_j w_ij s_j` is `(W^T s)_i`: the
+//! vector-Jacobian product of the layer, because `d z_j / d x_i = w_ij`. So
+//!
+//! ```text
+//! z = layer(x)            (the forward pass; recorded already)
+//! s = R / stab(z)         (elementwise)
+//! c = VJP_layer(s)        (= W^T s: exactly what backpropagation computes for a gradient)
+//! R_in = x * c            (elementwise)
+//! ```
+//!
+//! and a convolution needs no second kernel: its VJP is the transposed convolution the
+//! gradient already uses. The other rules change only *what goes into* these four lines:
+//! a modified input (`x+ = max(x, 0)`, a bound, ones), modified parameters (`W+`, `W^2`,
+//! ones), several such *branches* whose z are summed in the denominator, and a
+//! coefficient per group of branches (AlphaBeta). See [`super::family`] for each rule as a
+//! configuration of [`BasicRule`].
+//!
+//! In full, for each [`Group`] of [`Branch`]es with modified `x'_b, W'_b, b'_b` and sign
+//! `sigma_b` (+1, or -1 for ZBox's subtracted bounds):
+//!
+//! 1. **modify**: `x'_b`, `W'_b`, `b'_b`;
+//! 2. **z**: `z = sum_b sigma_b (W'_b x'_b + b'_b)`;
+//! 3. **divide**: `s = R / stab(z)` (kept only on the group's [`Gate`]d outputs);
+//! 4. **VJP**: `c_b = W'_b^T s`;
+//! 5. **multiply**: `R_b = x'_b * c_b`;
+//! 6. **sum**: `R_in += coefficient * sum_b sigma_b R_b`.
+//!
+//! [`Group::reference_relevance`] is exactly these six steps, in about 40 lines. The
+//! default path ([`BasicRule::relevance`]) computes the same numbers faster (the `fast`
+//! module beside this one: skipped empty branches, the recorded z, fused conv kernels);
+//! the property test `tests/conservation_props/reference.rs` holds the two equal on every
+//! rule, layer kind and composite, and [`crate::Composite::path`] selects either at run
+//! time.
+//!
+//! # Why it conserves
+//!
+//! For one branch, `sum_i x'_i (W'^T s)_i = s . (W' x') = s . (z' - b')`. Summed over a
+//! group's branches: `sum_i R_in,i = s . z - s . b`, and `s . z = sum_j R_j z_j /
+//! stab(z_j)`, which is `sum_j R_j` up to the stabiliser. So the input receives all of the
+//! output's relevance except (a) the bias's share `s . b` and (b) what the stabiliser keeps,
+//! `R_j eps / (|z_j| + eps)`, large only where `z_j` is near 0. With no bias and `eps -> 0`
+//! the rule conserves exactly: `sum_i R_i = sum_j R_j`. AlphaBeta's groups weigh `alpha` and
+//! `-beta`, which sum to 1 when `alpha - beta = 1`. [`BasicRule::absorbed`] computes (a) +
+//! (b) so that `relprop verify` can tell absorption by design from a leak.
 
 use relprop_core::{Conv2dSpec, Error, NodeId, Op, Result, Rule, Tape, Tensor};
 use std::cell::OnceCell;
@@ -18,6 +68,62 @@ use std::sync::Arc;
 /// `v + eps * sign(v)` with `sign(0) = +1`: keeps a denominator away from 0, as Zennit does.
 pub fn stabilize(v: &Tensor, eps: f32) -> Tensor {
     v.map(|z| if z >= 0.0 { z + eps } else { z - eps })
+}
+
+/// `r / (z + eps sign(z))`; with `eps = 0` (LRP-0) `0 / 0` is taken as 0, matching the ReLU
+/// derivative at 0.
+pub(super) fn divide_stabilised(r: f32, z: f32, eps: f32) -> f32 {
+    match (eps == 0.0, z == 0.0) {
+        (true, true) => 0.0,
+        _ => r / if z >= 0.0 { z + eps } else { z - eps },
+    }
+}
+
+/// How a group's denominator is kept away from zero: step 3's `stab(z)`.
+#[derive(Clone)]
+pub enum Stabilizer {
+    /// `z + eps sign(z)`, `sign(0) = +1` (every built-in rule).
+    Epsilon(f32),
+    /// `z + eps * rms(z) * sign(z)`, with `rms(z)` the root mean square of one sample's
+    /// `z` (Zennit's `Stabilizer(epsilon, norm_scale=True)`): `eps` becomes relative to the
+    /// layer's scale, so one setting suits layers of very different magnitude.
+    NormScale(f32),
+    /// Any function of a whole `z` (every sample) to its stabilised denominator, of the
+    /// same shape; a zero denominator gives a zero ratio.
+    Custom(Arc<dyn Fn(&Tensor) -> Tensor + Send + Sync>),
+}
+
+impl Stabilizer {
+    /// Step 3: `s = R / stab(z)` (`z` may be one sample, `[1, ...]`, broadcast over `r`).
+    pub fn ratio(&self, r: &Tensor, z: &Tensor) -> Result<Tensor> {
+        match self {
+            Stabilizer::Epsilon(eps) => {
+                let eps = *eps;
+                r.zip_with(z, "lrp", move |r, z| divide_stabilised(r, z, eps))
+            }
+            Stabilizer::NormScale(eps) => {
+                let z = z.broadcast_to(r.shape())?;
+                let n = z.shape().first().copied().unwrap_or(1).max(1);
+                let per = (z.numel() / n).max(1);
+                let mut s = Vec::with_capacity(z.numel());
+                for (zs, rs) in z.data().chunks(per).zip(r.data().chunks(per)) {
+                    let mean_square =
+                        zs.iter().map(|&v| (v as f64).powi(2)).sum::<f64>() / per as f64;
+                    let e = eps * mean_square.sqrt() as f32;
+                    s.extend(zs.iter().zip(rs).map(|(&z, &r)| divide_stabilised(r, z, e)));
+                }
+                Tensor::from_vec(s, r.shape())
+            }
+            Stabilizer::Custom(f) => {
+                let d = f(&z.broadcast_to(r.shape())?);
+                r.zip_with(
+                    &d,
+                    "lrp stabilizer",
+                    |r, d| if d == 0.0 { 0.0 } else { r / d },
+                )
+            }
+        }
+    }
 }
 
 /// How a branch modifies the layer input `x`.
@@ -65,7 +171,7 @@ pub enum ParamMod {
 
 impl ParamMod {
     /// Applies the modification (`None` when the result is all zeros and can be skipped).
-    fn apply(&self, p: &Tensor) -> Option<Tensor> {
+    pub(super) fn apply(&self, p: &Tensor) -> Option<Tensor> {
         Some(match self {
             ParamMod::Identity => p.clone(),
             ParamMod::Positive => p.relu(),
@@ -129,6 +235,23 @@ pub enum Gate {
     OutputNegative,
 }
 
+impl Gate {
+    /// `s` with the outputs this gate does not explain set to 0 (`out`: the recorded z).
+    pub(super) fn apply(self, s: Tensor, out: &Tensor) -> Result<Tensor> {
+        if self == Gate::All {
+            return Ok(s);
+        }
+        let keep_positive = self == Gate::OutputPositive;
+        s.zip_with(out, "lrp gate", move |s, o| {
+            if (o > 0.0) == keep_positive && o != 0.0 {
+                s
+            } else {
+                0.0
+            }
+        })
+    }
+}
+
 /// Branches sharing one denominator, weighted by a coefficient in the result.
 #[derive(Clone)]
 pub struct Group {
@@ -138,8 +261,53 @@ pub struct Group {
     pub coefficient: f32,
     /// Which outputs the group explains.
     pub gate: Gate,
-    /// Stabiliser epsilon of the denominator.
-    pub epsilon: f32,
+    /// How the denominator is stabilised.
+    pub stabilizer: Stabilizer,
+}
+
+impl Group {
+    /// One group of `branches`: coefficient 1, every output, `Stabilizer::Epsilon(1e-6)`.
+    pub fn new(branches: Vec<Branch>) -> Self {
+        Group {
+            branches,
+            coefficient: 1.0,
+            gate: Gate::All,
+            stabilizer: Stabilizer::Epsilon(super::family::STABILIZER),
+        }
+    }
+
+    /// The same group with another stabiliser.
+    pub fn with_stabilizer(mut self, stabilizer: Stabilizer) -> Self {
+        self.stabilizer = stabilizer;
+        self
+    }
+
+    /// The reference recipe for this group: steps 1-6 of the module docs, nothing skipped.
+    pub fn reference_relevance(&self, layer: &Affine, r: &Tensor) -> Result<Tensor> {
+        // 1-2. Modify each branch and sum the branches' z.
+        let mut modified = Vec::with_capacity(self.branches.len());
+        let mut z = Tensor::zeros(layer.output().shape());
+        for branch in &self.branches {
+            let x = layer.plain_input(&branch.input)?;
+            let w = branch.weight.apply(layer.weight());
+            let w = w.unwrap_or_else(|| Tensor::zeros(layer.weight().shape()));
+            let b = layer.bias().and_then(|b| branch.bias.apply(b));
+            let zb = layer.forward(&x, &w, b.as_ref())?;
+            z = z.add(&zb.mul_scalar(branch.sign))?;
+            modified.push((x, w, branch.sign));
+        }
+        // 3. Divide, on the outputs this group explains.
+        let s = self
+            .gate
+            .apply(self.stabilizer.ratio(r, &z)?, layer.output())?;
+        // 4-6. VJP per branch, times its input, signed and weighted, summed.
+        let mut total = Tensor::zeros(layer.input().shape());
+        for (x, w, sign) in modified {
+            let c = layer.vjp(&s, &w)?;
+            total = total.add(&x.mul(&c)?.mul_scalar(sign * self.coefficient))?;
+        }
+        Ok(total)
+    }
 }
 
 /// An affine LRP rule as data: groups of modified branches (see the module docs).
@@ -151,17 +319,61 @@ pub struct BasicRule {
     pub groups: Vec<Group>,
 }
 
+impl BasicRule {
+    /// A rule made of `groups` (see [`super::family`] for the built-in configurations).
+    pub fn new(name: impl Into<String>, groups: Vec<Group>) -> Self {
+        BasicRule {
+            name: name.into(),
+            groups,
+        }
+    }
+
+    /// The reference recipe: the sum of every group's
+    /// [`Group::reference_relevance`]. The definition the fast path is tested against.
+    pub fn reference_relevance(&self, layer: &Affine, r: &Tensor) -> Result<Tensor> {
+        check_relevance_shape(layer, r)?;
+        let mut total = Tensor::zeros(layer.input().shape());
+        for group in &self.groups {
+            total = total.add(&group.reference_relevance(layer, r)?)?;
+        }
+        Ok(total)
+    }
+
+    /// Applies the recipe to affine node `id` with output relevance `r` (the fast path).
+    pub fn relevance(&self, tape: &Tape, id: NodeId, r: &Tensor) -> Result<Tensor> {
+        let layer = Affine::of(tape, id)?;
+        check_relevance_shape(&layer, r)?;
+        self.fast_relevance(&layer, r)
+    }
+
+    /// The same rule computed by the reference recipe: a [`Rule`] of its own.
+    pub fn reference(self) -> Reference {
+        Reference(self)
+    }
+}
+
+fn check_relevance_shape(layer: &Affine, r: &Tensor) -> Result<()> {
+    if r.shape() != layer.output().shape() {
+        return Err(Error::shape(
+            "lrp",
+            &[r.shape(), layer.output().shape()],
+            "the relevance must have the layer output's shape",
+        ));
+    }
+    Ok(())
+}
+
 /// The parts of an affine node (linear or conv) that the recipe needs.
 pub struct Affine<'a> {
-    tape: &'a Tape,
-    x_id: NodeId,
-    x: &'a Tensor,
-    w: &'a Tensor,
-    b: Option<&'a Tensor>,
-    out: &'a Tensor,
-    conv: Option<Conv2dSpec>,
+    pub(super) tape: &'a Tape,
+    pub(super) x_id: NodeId,
+    pub(super) x: &'a Tensor,
+    pub(super) w: &'a Tensor,
+    pub(super) b: Option<&'a Tensor>,
+    pub(super) out: &'a Tensor,
+    pub(super) conv: Option<Conv2dSpec>,
     /// Whether `x >= 0` everywhere, found once per layer (every sign-split branch asks).
-    nonnegative: OnceCell<bool>,
+    pub(super) nonnegative: OnceCell<bool>,
 }
 
 impl<'a> Affine<'a> {
@@ -198,6 +410,11 @@ impl<'a> Affine<'a> {
     /// The layer weight.
     pub fn weight(&self) -> &Tensor {
         self.w
+    }
+
+    /// The layer bias, if it has one.
+    pub fn bias(&self) -> Option<&Tensor> {
+        self.b
     }
 
     /// The recorded output `z = W x + b`.
@@ -243,51 +460,23 @@ impl<'a> Affine<'a> {
         }
     }
 
-    /// The modified input of a branch (`None` when it is all zeros).
-    fn modified_input(&self, m: &InputMod) -> Result<Option<Tensor>> {
+    /// A branch's modified input, computed in full (the reference path). ZBox bounds are
+    /// given for the raw input and carried through an in-graph normalisation first.
+    pub fn plain_input(&self, m: &InputMod) -> Result<Tensor> {
         let x = self.x;
-        // After a ReLU the input is non-negative: x+ is x itself (shared, not copied)
-        // and the x- branch is empty, which halves ZPlus and AlphaBeta.
-        let sign_split = matches!(m, InputMod::Positive | InputMod::Negative);
-        if sign_split
-            && *self
-                .nonnegative
-                .get_or_init(|| x.data().iter().all(|&v| v >= 0.0))
-        {
-            let positive = matches!(m, InputMod::Positive);
-            let empty = !positive || x.data().iter().all(|&v| v == 0.0);
-            return Ok((!empty).then(|| x.clone()));
-        }
-        // Bounds are given for the raw input: carried through a normalisation first.
-        let mapped;
-        let m = match m {
-            InputMod::Fill(v) => {
-                mapped = InputMod::Fill(super::bounds::bound_at(self.tape, self.x_id, v)?);
-                &mapped
-            }
-            other => other,
-        };
-        // A zero bound (ZBox's usual low = 0) makes an empty branch: nothing to compute.
-        if let InputMod::Fill(v) = m {
-            if v.data().iter().all(|&e| e == 0.0) {
-                return Ok(None);
-            }
-        }
-        let t = match m {
+        Ok(match m {
             InputMod::Identity => x.clone(),
             InputMod::Positive => x.relu(),
             InputMod::Negative => x.neg_part(),
             InputMod::Ones => Tensor::ones(x.shape()),
-            InputMod::Fill(v) => fill_like(v, x)?,
+            InputMod::Fill(v) => fill_like(&super::bounds::bound_at(self.tape, self.x_id, v)?, x)?,
             InputMod::Custom(f) => f(x),
-        };
-        let zero = sign_split && t.data().iter().all(|&v| v == 0.0);
-        Ok((!zero).then_some(t))
+        })
     }
 }
 
 /// Broadcasts a scalar or one sample's worth of values over the batch of `x`.
-fn fill_like(v: &Tensor, x: &Tensor) -> Result<Tensor> {
+pub(super) fn fill_like(v: &Tensor, x: &Tensor) -> Result<Tensor> {
     let per_sample: usize = x.shape()[1..].iter().product();
     let shaped = if v.numel() == 1 {
         Tensor::full(x.shape(), v.data()[0])
@@ -305,247 +494,31 @@ fn fill_like(v: &Tensor, x: &Tensor) -> Result<Tensor> {
     Ok(shaped)
 }
 
-/// One branch's `z`: the recorded output itself, or computed (a whole batch, or one
-/// sample's `[1, ...]` when it is the same for every sample).
-pub(super) enum ZPart {
-    Recorded,
-    Computed(Tensor),
-}
+/// A [`BasicRule`] computed by its reference recipe ([`BasicRule::reference_relevance`]):
+/// slower, and the definition the fast path must match.
+#[derive(Clone)]
+pub struct Reference(pub BasicRule);
 
-impl ZPart {
-    /// Whether a sample's values can be read without a batch-sized tensor (the recorded
-    /// output, or a one-sample constant).
-    fn per_sample_ok(&self) -> bool {
-        match self {
-            ZPart::Recorded => true,
-            ZPart::Computed(t) => t.shape().first() == Some(&1),
-        }
+impl Rule for Reference {
+    fn name(&self) -> String {
+        self.0.name.clone()
     }
-}
 
-impl Affine<'_> {
-    /// Writes sample `i`'s ratio `divide(r, z)` where `z` sums `parts` in order (the first
-    /// negated if subtracted, then added or subtracted): the per-sample form of steps 2-3.
-    fn ratio_of_sample<'p>(
-        &'p self,
-        r: &'p Tensor,
-        parts: &'p [(f32, ZPart)],
-        divide: impl Fn(f32, f32) -> f32 + Sync + Send + 'p,
-    ) -> Result<impl Fn(usize, &mut [f32]) + Sync + Send + 'p> {
-        if r.shape() != self.out.shape() {
-            return Err(Error::shape(
-                "lrp",
-                &[r.shape(), self.out.shape()],
-                "the relevance must have the layer output's shape",
-            ));
-        }
-        let o_sz = self.out.numel() / self.out.shape()[0].max(1);
-        let (out, r) = (self.out.data(), r.data());
-        Ok(move |i: usize, s: &mut [f32]| {
-            for (k, (sign, part)) in parts.iter().enumerate() {
-                let v = match part {
-                    ZPart::Recorded => &out[i * o_sz..(i + 1) * o_sz],
-                    ZPart::Computed(t) => t.data(),
-                };
-                let each = s.iter_mut().zip(v);
-                match (k, *sign < 0.0) {
-                    (0, false) => each.for_each(|(s, &v)| *s = v),
-                    (0, true) => each.for_each(|(s, &v)| *s = -v),
-                    (_, false) => each.for_each(|(s, &v)| *s += v),
-                    (_, true) => each.for_each(|(s, &v)| *s -= v),
-                }
-            }
-            let r_n = &r[i * o_sz..(i + 1) * o_sz];
-            s.iter_mut().zip(r_n).for_each(|(s, &r)| *s = divide(r, *s));
-        })
+    fn absorbed(&self, tape: &Tape, id: NodeId, signal: &Tensor) -> Result<Option<Vec<f64>>> {
+        self.0.absorbed(tape, id, signal).map(Some)
     }
-}
 
-/// A branch that contributes to a layer's relevance: its modified input and weight
-/// (`None` when either is all zeros: then z is its bias alone), and its bias.
-pub(super) struct LiveBranch {
-    xw: Option<(Tensor, Tensor)>,
-    pub(super) b: Option<Tensor>,
-    pub(super) sign: f32,
-    unmodified: bool,
-    /// The input is the same for every sample (a fill).
-    same_input: bool,
-}
-
-impl BasicRule {
-    /// Applies the recipe to affine node `id` with output relevance `r`.
-    pub fn relevance(&self, tape: &Tape, id: NodeId, r: &Tensor) -> Result<Tensor> {
+    fn backward(&self, tape: &Tape, id: NodeId, signal: &Tensor) -> Result<Vec<Option<Tensor>>> {
         let layer = Affine::of(tape, id)?;
-        let mut total: Option<Tensor> = None;
-        for group in &self.groups {
-            group.add_relevance(&layer, r, &mut total)?;
-        }
-        Ok(total.unwrap_or_else(|| Tensor::zeros(layer.x.shape())))
+        to_input(tape, id, self.0.reference_relevance(&layer, signal)?)
     }
 }
 
-/// `total += contribution`, the first contribution starting the sum.
-fn add_to(total: &mut Option<Tensor>, contribution: Tensor) -> Result<()> {
-    *total = Some(match total.take() {
-        Some(acc) => acc.add(&contribution)?,
-        None => contribution,
-    });
-    Ok(())
-}
-
-impl Group {
-    /// Step 1: the modified input, weight and bias of every branch that can contribute.
-    pub(super) fn live_branches(&self, layer: &Affine) -> Result<Vec<LiveBranch>> {
-        let mut live = Vec::new();
-        for br in &self.branches {
-            let b = layer.b.and_then(|b| br.bias.apply(b));
-            // A branch whose input or weight is all zeros contributes only its bias to
-            // z, and nothing to the result: skip it when it has no bias either. (Keeping
-            // the bias keeps each sample's map independent of the rest of the batch.)
-            let x = layer.modified_input(&br.input)?;
-            if x.is_none() && b.is_none() {
-                continue; // checked first: modifying a large weight costs more than the test
-            }
-            let w = br.weight.apply(layer.w);
-            // With an all-zero input or weight, z is the bias alone and the branch
-            // passes nothing on: no convolution, no VJP.
-            let xw = match (x, w) {
-                (Some(x), Some(w)) => Some((x, w)),
-                _ if b.is_none() => continue,
-                _ => None,
-            };
-            let unmodified = matches!(
-                (&br.input, &br.weight, &br.bias),
-                (InputMod::Identity, ParamMod::Identity, ParamMod::Identity)
-            );
-            live.push(LiveBranch {
-                xw,
-                b,
-                sign: br.sign,
-                unmodified,
-                same_input: matches!(br.input, InputMod::Fill(_)),
-            });
-        }
-        Ok(live)
-    }
-
-    /// Step 2: every live branch's z, in branch order (the plain branch's z is the recorded
-    /// output: no second forward pass). A branch whose z is the same for every sample (a
-    /// ZBox bound, a bias alone) keeps one sample's z, shape `[1, ...]`: writing it out for
-    /// every sample cost more than the rest of a first-layer ZBox.
-    pub(super) fn z_parts(layer: &Affine, live: &[LiveBranch]) -> Result<Vec<(f32, ZPart)>> {
-        let n = layer.x.shape()[0];
-        let mut parts = Vec::with_capacity(live.len());
-        for br in live {
-            let zb = match (&br.xw, &br.b) {
-                _ if br.unmodified => ZPart::Recorded,
-                (Some((x, w)), b) if br.same_input && layer.conv.is_some() && n > 1 => {
-                    ZPart::Computed(layer.forward(&x.batch_range(0, 1)?, w, b.as_ref())?)
-                }
-                (Some((x, w)), b) => ZPart::Computed(layer.forward(x, w, b.as_ref())?),
-                (None, Some(b)) => ZPart::Computed(layer.bias_only(b)?),
-                (None, None) => continue, // not kept: see `live_branches`
-            };
-            parts.push((br.sign, zb));
-        }
-        Ok(parts)
-    }
-
-    /// Adds this group's relevance, branch by branch, to `total`.
-    fn add_relevance(&self, layer: &Affine, r: &Tensor, total: &mut Option<Tensor>) -> Result<()> {
-        let live = self.live_branches(layer)?;
-        if live.is_empty() {
-            return Ok(());
-        }
-        let eps = self.epsilon;
-        // eps = 0 is LRP-0: there 0/0 is taken as 0, matching the ReLU derivative at 0.
-        let divide = move |r: f32, z: f32| match (eps == 0.0, z == 0.0) {
-            (true, true) => 0.0,
-            _ => r / if z >= 0.0 { z + eps } else { z - eps },
-        };
-        let conv = match (&layer.conv, self.gate) {
-            (Some(spec), Gate::All) => Some(spec),
-            _ => None,
-        };
-        // One modified conv branch explaining every output (ZPlus after a ReLU, each
-        // AlphaBeta group, Gamma): steps 2-5 in one fused kernel, which recomputes z,
-        // divides, takes the VJP and multiplies by the input a sample at a time.
-        if let (Some(spec), [one]) = (conv, live.as_slice()) {
-            if let (false, Some((x, w))) = (one.unmodified, &one.xw) {
-                let (sign, factor) = (one.sign, one.sign * self.coefficient);
-                let contribution =
-                    x.conv2d_forward_map_backward(w, one.b.as_ref(), r, spec, move |r, z| {
-                        factor * divide(r, sign * z)
-                    })?;
-                return add_to(total, contribution);
-            }
-        }
-        let parts = Self::z_parts(layer, &live)?;
-        if parts.is_empty() {
-            return Ok(());
-        }
-        // Steps 2-6 a sample at a time on a conv whose every z is the recorded output or
-        // one sample's constant (LRP-0, Epsilon, ZBox): the denominator, the ratio and the
-        // VJPs of one sample stay in the cache, and no batch-sized z or ratio is stored.
-        // Same arithmetic, in the same order, as the steps below.
-        if let Some(spec) = conv.filter(|_| parts.iter().all(|(_, z)| z.per_sample_ok())) {
-            let terms: Vec<(&Tensor, &Tensor, f32)> = live
-                .iter()
-                .filter_map(|br| {
-                    let (x, w) = br.xw.as_ref()?;
-                    Some((w, x, br.sign * self.coefficient))
-                })
-                .collect();
-            if terms.is_empty() {
-                return Ok(());
-            }
-            let s_of = layer.ratio_of_sample(r, &parts, divide)?;
-            let contribution =
-                Tensor::conv2d_weighted_input_grads(layer.x.shape(), spec, s_of, &terms)?;
-            return add_to(total, contribution);
-        }
-        // Subtracted branches are subtracted in one pass (not negated, then added);
-        // one-sample parts are broadcast over the batch.
-        let mut z: Option<Tensor> = None;
-        for (sign, part) in parts {
-            let zb = match part {
-                ZPart::Recorded => layer.out.clone(),
-                ZPart::Computed(t) => t,
-            };
-            z = Some(match (z, sign < 0.0) {
-                (Some(acc), false) => acc.add(&zb)?,
-                (Some(acc), true) => acc.sub(&zb)?,
-                (None, false) => zb,
-                (None, true) => zb.neg(),
-            });
-        }
-        let Some(z) = z else { return Ok(()) };
-        // Step 3: divide by the stabilised z, keeping only the gated outputs.
-        let ratio = r.zip_with(&z, "lrp", divide)?;
-        let s = match self.gate {
-            Gate::All => ratio,
-            Gate::OutputPositive | Gate::OutputNegative => {
-                let keep_positive = self.gate == Gate::OutputPositive;
-                ratio.zip_with(layer.out, "lrp gate", |s, o| {
-                    if (o > 0.0) == keep_positive && o != 0.0 {
-                        s
-                    } else {
-                        0.0
-                    }
-                })?
-            }
-        };
-        // Steps 4-6: VJP per branch, times the branch input, signed, summed, weighted.
-        for br in live {
-            let Some((x, w)) = br.xw else { continue };
-            let factor = br.sign * self.coefficient;
-            add_to(
-                total,
-                x.zip_with(&layer.vjp(&s, &w)?, "lrp", move |x, g| x * g * factor)?,
-            )?;
-        }
-        Ok(())
-    }
+/// Relevance flows to the layer input only, never to weights or bias.
+fn to_input(tape: &Tape, id: NodeId, r: Tensor) -> Result<Vec<Option<Tensor>>> {
+    let mut out = vec![None; tape.node(id)?.op.inputs().len()];
+    out[0] = Some(r);
+    Ok(out)
 }
 
 impl Rule for BasicRule {
@@ -558,11 +531,6 @@ impl Rule for BasicRule {
     }
 
     fn backward(&self, tape: &Tape, id: NodeId, signal: &Tensor) -> Result<Vec<Option<Tensor>>> {
-        let r = self.relevance(tape, id, signal)?;
-        // Relevance flows to the layer input only, never to weights or bias.
-        let n_inputs = tape.node(id)?.op.inputs().len();
-        let mut out = vec![None; n_inputs];
-        out[0] = Some(r);
-        Ok(out)
+        to_input(tape, id, self.relevance(tape, id, signal)?)
     }
 }

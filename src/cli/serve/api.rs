@@ -222,7 +222,7 @@ pub fn digit(class: usize, index: usize) -> Result<Value, ApiError> {
 /// `GET /api/composite?left=A&right=B&index=I` or `GET /api/composite?seed=S`.
 pub fn composite(pair: Option<(usize, usize)>, index: usize, seed: u64) -> Result<Value, ApiError> {
     let (labels, data) = inputs::composite(pair, index, seed)?;
-    let side = relprop::zoo::composites::CANVAS;
+    let side = relprop::zoo::pairs::CANVAS;
     Ok(json!({"labels": labels, "shape": [1, side, side], "data": data}))
 }
 

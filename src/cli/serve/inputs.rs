@@ -7,8 +7,8 @@ use super::models::Served;
 use crate::cli::input::{png_batch, MAX_PNG_BYTES};
 use base64::Engine;
 use relprop::core::Tensor;
-use relprop::zoo::composites::{CompositeGenerator, CANVAS};
 use relprop::zoo::digits::{self, Split, CLASSES, SIDE};
+use relprop::zoo::pairs::{DigitPairGenerator, CANVAS};
 use serde::Deserialize;
 
 /// The body of `POST /api/explain` and `POST /api/predict` (predict ignores `method`,
@@ -117,7 +117,7 @@ pub fn composite(
 ) -> Result<([usize; 2], Vec<f32>), ApiError> {
     let Some((left, right)) = pair else {
         let data = digits::load().map_err(|e| ApiError::internal(e.to_string()))?;
-        let c = CompositeGenerator::new(data, Split::Test, seed).next();
+        let c = DigitPairGenerator::new(data, Split::Test, seed).next();
         return Ok((c.labels, c.image));
     };
     let (_, a) = digit(left, index)?;

@@ -1,22 +1,24 @@
-//! Two-digit composites: two MNIST digits of different classes pasted at
-//! random, non-overlapping positions on a 56x56 canvas.
+//! Digit pairs: two MNIST digits of different classes pasted at random,
+//! non-overlapping positions on a 56x56 canvas (the "two-digit composites" of the
+//! evaluation). The type is [`DigitPair`], not "composite", because in `explain` a
+//! `Composite` is a map from layers to LRP rules.
 //!
-//! Each composite knows where each digit is (`boxes`) and which pixels are its
+//! Each pair knows where each digit is (`boxes`) and which pixels are its
 //! ink (`masks`), so an explanation heat map can be scored against the digit
 //! it is meant to explain. Generation is deterministic: the same digits, split
-//! and seed always give the same sequence of composites, on every platform.
+//! and seed always give the same sequence of pairs, on every platform.
 //!
 //! Placement: each top-left corner is uniform in `[0, 28] x [0, 28]`, and
 //! pairs whose 28x28 boxes overlap are rejected. On a 56x56 canvas two boxes
 //! only miss each other when they sit at opposite edges along one axis
-//! (rows 0 and 28, or columns 0 and 28), so every composite is two digits in
+//! (rows 0 and 28, or columns 0 and 28), so every pair is two digits in
 //! opposite halves, side by side or stacked, with the other coordinate free.
 
 pub use crate::digits::Split;
 use crate::digits::{Digits, CLASSES, SIDE};
 use relprop_core::Rng;
 
-/// Side length of the composite canvas in pixels.
+/// Side length of the canvas in pixels.
 pub const CANVAS: usize = 2 * SIDE;
 /// Largest top-left coordinate that keeps a 28x28 box on the canvas.
 const MAX_CORNER: u64 = (CANVAS - SIDE) as u64;
@@ -28,9 +30,9 @@ pub struct BoxRect {
     pub row: usize,
     /// Left column.
     pub col: usize,
-    /// Height (always 28 for composites).
+    /// Height (always 28 for digit pairs).
     pub height: usize,
-    /// Width (always 28 for composites).
+    /// Width (always 28 for digit pairs).
     pub width: usize,
 }
 
@@ -50,9 +52,9 @@ impl BoxRect {
     }
 }
 
-/// One 56x56 two-digit composite.
+/// One 56x56 image of two digits of different classes.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Composite {
+pub struct DigitPair {
     /// Row-major 56x56 grey values in `[0, 1]` (multiples of 1/255).
     pub image: Vec<f32>,
     /// Classes of the two digits; always different.
@@ -66,7 +68,7 @@ pub struct Composite {
     pub sources: [usize; 2],
 }
 
-impl Composite {
+impl DigitPair {
     /// The 28x28 canvas pixels inside box `k` (0 or 1), row-major; equal to
     /// the source digit's `image_f32` because the boxes never overlap.
     pub fn crop(&self, k: usize) -> Vec<f32> {
@@ -86,19 +88,19 @@ fn below(rng: &mut Rng, n: u64) -> u64 {
     ((rng.next_u64() as u128 * n as u128) >> 64) as u64
 }
 
-/// A deterministic stream of composites drawn from one split of a digit set.
+/// A deterministic stream of digit pairs drawn from one split of a digit set.
 ///
-/// The same `Digits`, `Split` and `seed` always yield the same composites in
+/// The same `Digits`, `Split` and `seed` always yield the same pairs in
 /// the same order; different seeds give independent-looking streams.
 #[derive(Debug, Clone)]
-pub struct CompositeGenerator<'a> {
+pub struct DigitPairGenerator<'a> {
     digits: &'a Digits,
     /// Indices of the digits this generator may use (one split).
     pool: Vec<usize>,
     rng: Rng,
 }
 
-impl<'a> CompositeGenerator<'a> {
+impl<'a> DigitPairGenerator<'a> {
     /// A generator over the `split` digits of `digits`, seeded with `seed`.
     ///
     /// # Panics
@@ -112,17 +114,17 @@ impl<'a> CompositeGenerator<'a> {
             present.iter().filter(|&&p| p).count() >= 2,
             "composites need digits of at least two classes in the {split:?} split"
         );
-        CompositeGenerator {
+        DigitPairGenerator {
             digits,
             pool,
             rng: Rng::new(seed),
         }
     }
 
-    /// The next composite. Infinite stream, so this returns `Composite`
+    /// The next pair. Infinite stream, so this returns `DigitPair`
     /// rather than `Option` (hence not `Iterator::next`).
     #[allow(clippy::should_implement_trait)]
-    pub fn next(&mut self) -> Composite {
+    pub fn next(&mut self) -> DigitPair {
         let n = self.pool.len() as u64;
         let a = self.pool[below(&mut self.rng, n) as usize];
         // Redraw the second digit until its class differs: uniform over all
@@ -163,7 +165,7 @@ impl<'a> CompositeGenerator<'a> {
                 }
             }
         }
-        Composite {
+        DigitPair {
             image,
             labels: [self.digits.label(a), self.digits.label(b)],
             boxes,
@@ -172,8 +174,8 @@ impl<'a> CompositeGenerator<'a> {
         }
     }
 
-    /// The next `n` composites.
-    pub fn batch(&mut self, n: usize) -> Vec<Composite> {
+    /// The next `n` pairs.
+    pub fn batch(&mut self, n: usize) -> Vec<DigitPair> {
         (0..n).map(|_| self.next()).collect()
     }
 }
@@ -183,8 +185,8 @@ mod tests {
     use super::*;
     use crate::digits::load;
 
-    fn sample(split: Split, seed: u64, n: usize) -> Vec<Composite> {
-        CompositeGenerator::new(load().unwrap(), split, seed).batch(n)
+    fn sample(split: Split, seed: u64, n: usize) -> Vec<DigitPair> {
+        DigitPairGenerator::new(load().unwrap(), split, seed).batch(n)
     }
 
     #[test]
@@ -231,7 +233,7 @@ mod tests {
         assert_eq!(sample(Split::Train, 42, 20), sample(Split::Train, 42, 20));
         assert_ne!(sample(Split::Train, 42, 20), sample(Split::Train, 43, 20));
         // A batch is just consecutive next() calls.
-        let mut g = CompositeGenerator::new(load().unwrap(), Split::Train, 42);
+        let mut g = DigitPairGenerator::new(load().unwrap(), Split::Train, 42);
         let first = g.next();
         assert_eq!(first, sample(Split::Train, 42, 1)[0]);
     }
