@@ -47,7 +47,7 @@ enum Command {
         /// A zoo model's name, or the path of an .onnx file.
         #[arg(long)]
         model: String,
-        /// Weights of a zoo model: a .safetensors file with PyTorch names or a relprop checkpoint.
+        /// Weights of a zoo model: a .safetensors or PyTorch .pth file with PyTorch names, or a relprop checkpoint.
         #[arg(long)]
         weights: Option<PathBuf>,
         /// Float32 .npy input [N, C, H, W] (or [C, H, W]), or a PNG of the model's input size.

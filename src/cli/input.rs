@@ -18,7 +18,7 @@ pub struct ModelInput {
     /// A zoo model's name, or the path of an .onnx file.
     #[arg(long)]
     pub model: String,
-    /// Weights: a .safetensors file with PyTorch names or a relprop checkpoint.
+    /// Weights: a .safetensors or PyTorch .pth file with PyTorch names, or a relprop checkpoint.
     #[arg(long)]
     pub weights: Option<PathBuf>,
     /// Float32 .npy [N, C, H, W] or [C, H, W], or a PNG of the model's input size.

@@ -1,4 +1,5 @@
-//! relprop-zoo: bundled handwritten digits, two-digit composites and pretrained small CNNs.
+//! relprop-zoo: bundled handwritten digits, two-digit composites and pretrained small CNNs;
+//! EfficientNet-Lite0 with ImageNet's class names and a few bundled photos.
 
 #![warn(missing_docs)]
 
@@ -6,7 +7,11 @@ pub mod arch;
 pub mod augment;
 pub mod composites;
 pub mod digits;
+pub mod efficientnet;
+pub mod imagenet;
+pub mod photos;
 pub mod pretrained;
+pub mod same_conv;
 pub mod training;
 
-pub use arch::{Architecture, Model, ALL};
+pub use arch::{Architecture, Model, ALL, IMAGENET};
