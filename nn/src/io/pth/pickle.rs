@@ -15,6 +15,13 @@ use std::collections::HashMap;
 /// What the format's messages call this part.
 const WHAT: &str = "pth pickle";
 
+/// Containers, strings and memo entries allowed per input byte (plus [`ENTRY_SLACK`]): a
+/// state dict's pickle makes about one per ten bytes, a hostile run of one-byte `EMPTY_TUPLE`
+/// opcodes would otherwise make one per byte, at some 50 bytes of memory each.
+const BYTES_PER_ENTRY: usize = 4;
+/// Entries allowed whatever the input's size.
+const ENTRY_SLACK: usize = 1024;
+
 /// The longest `module\nname\n` line of a `GLOBAL` accepted (the allowed names are short).
 const MAX_GLOBAL_LINE: usize = 128;
 
@@ -114,6 +121,7 @@ pub(super) fn unpickle(bytes: &[u8]) -> Result<(Value, Pickle, usize), IoError> 
         marks: Vec::new(),
         memo: HashMap::new(),
         heap: Pickle::default(),
+        entries_left: bytes.len() / BYTES_PER_ENTRY + ENTRY_SLACK,
     };
     let value = m.run()?;
     Ok((value, m.heap, m.pos))
@@ -127,6 +135,8 @@ struct Machine<'a> {
     marks: Vec<usize>,
     memo: HashMap<u32, Value>,
     heap: Pickle,
+    /// Containers, strings and memo entries the input's size still allows.
+    entries_left: usize,
 }
 
 fn bad(reason: impl Into<String>) -> IoError {
@@ -134,6 +144,18 @@ fn bad(reason: impl Into<String>) -> IoError {
 }
 
 impl Machine<'_> {
+    /// Counts one more container, string or memo entry against the input's allowance.
+    fn spend(&mut self) -> Result<(), IoError> {
+        self.entries_left = self.entries_left.checked_sub(1).ok_or_else(|| {
+            bad("it builds more objects than a state dict of its size holds")
+        })?;
+        Ok(())
+    }
+
+    fn object(&mut self, o: Object) -> Result<Value, IoError> {
+        self.spend()?;
+        Ok(self.heap.push_object(o))
+    }
     fn take(&mut self, n: usize) -> Result<&[u8], IoError> {
         let available = self.input.len() - self.pos;
         if n > available {
@@ -179,6 +201,7 @@ impl Machine<'_> {
     }
 
     fn string(&mut self, len: usize) -> Result<Value, IoError> {
+        self.spend()?;
         let raw = self.take(len)?;
         let s = std::str::from_utf8(raw)
             .map_err(|_| bad("a string is not valid UTF-8"))?
@@ -211,6 +234,7 @@ impl Machine<'_> {
     }
 
     fn memo_put(&mut self, key: u32) -> Result<(), IoError> {
+        self.spend()?;
         let v = *self.top()?;
         self.memo.insert(key, v);
         Ok(())
@@ -290,12 +314,12 @@ impl Machine<'_> {
                     self.stack.push(v);
                 }
                 b')' => {
-                    let v = self.heap.push_object(Object::Tuple(Vec::new()));
+                    let v = self.object(Object::Tuple(Vec::new()))?;
                     self.stack.push(v);
                 }
                 b't' => {
                     let items = self.pop_mark()?;
-                    let v = self.heap.push_object(Object::Tuple(items));
+                    let v = self.object(Object::Tuple(items))?;
                     self.stack.push(v);
                 }
                 0x85..=0x87 => {
@@ -304,16 +328,16 @@ impl Machine<'_> {
                         return Err(bad("TUPLE with fewer values than it takes"));
                     }
                     let items = self.stack.split_off(self.stack.len() - n);
-                    let v = self.heap.push_object(Object::Tuple(items));
+                    let v = self.object(Object::Tuple(items))?;
                     self.stack.push(v);
                 }
                 b']' => {
-                    let v = self.heap.push_object(Object::List(Vec::new()));
+                    let v = self.object(Object::List(Vec::new()))?;
                     self.stack.push(v);
                 }
                 b'l' => {
                     let items = self.pop_mark()?;
-                    let v = self.heap.push_object(Object::List(items));
+                    let v = self.object(Object::List(items))?;
                     self.stack.push(v);
                 }
                 b'a' => {
@@ -325,12 +349,12 @@ impl Machine<'_> {
                     self.extend_list(items)?;
                 }
                 b'}' => {
-                    let v = self.heap.push_object(Object::Dict(Vec::new()));
+                    let v = self.object(Object::Dict(Vec::new()))?;
                     self.stack.push(v);
                 }
                 b'd' => {
                     let flat = self.pop_mark()?;
-                    let v = self.heap.push_object(Object::Dict(Vec::new()));
+                    let v = self.object(Object::Dict(Vec::new()))?;
                     self.stack.push(v);
                     self.set_items(flat)?;
                 }
