@@ -123,8 +123,12 @@ enum Command {
 
 #[derive(Subcommand)]
 enum EvalCommand {
-    /// Does the map for class t sit on the digit of class t? (two-digit composites, multidigit)
+    /// Does the map for class t sit on the digit of class t? (two-digit composites,
+    /// multidigit; or with --model efficientnet_lite0, on pairs of photos side by side)
     Discrimination {
+        /// multidigit (digit composites) or efficientnet_lite0 (photo pairs).
+        #[arg(long, default_value = "multidigit")]
+        model: String,
         /// Number of test composites (1 to 100000).
         #[arg(long, default_value_t = 1000)]
         n: usize,
@@ -177,11 +181,18 @@ fn run(cli: Cli) -> CliResult {
         Command::Fetch { model } => cli::fetch::run(&model),
         Command::Demo { out } => cli::demo::run(&out),
         Command::Eval(EvalCommand::Discrimination {
+            model,
             n,
             seed,
             methods,
             csv,
-        }) => cli::eval::run_discrimination(n, seed, &methods, csv.as_deref()),
+        }) => {
+            if model == "multidigit" {
+                cli::eval::run_discrimination(n, seed, &methods, csv.as_deref())
+            } else {
+                cli::eval_photos::run(&model, &methods, csv.as_deref())
+            }
+        }
         Command::Eval(EvalCommand::Faithfulness {
             n,
             seed,

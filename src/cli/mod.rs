@@ -7,6 +7,7 @@ pub mod bench;
 pub mod demo;
 pub mod error;
 pub mod eval;
+pub mod eval_photos;
 pub mod explain;
 pub mod explain_layers;
 pub mod fetch;
