@@ -78,6 +78,9 @@ enum Command {
     Verify(Box<cli::verify::VerifyArgs>),
     /// The one-minute tour: heatmaps, an audit and a class-discrimination table.
     Demo {
+        /// `imagenet` for the photo figure with efficientnet_lite0 (its weights fetched
+        /// first); without it, the digits tour.
+        which: Option<String>,
         /// Folder for the figure.
         #[arg(long, default_value = "relprop-demo")]
         out: PathBuf,
@@ -179,7 +182,13 @@ fn run(cli: Cli) -> CliResult {
         }
         Command::Info { model } => cli::info::run(&model),
         Command::Fetch { model } => cli::fetch::run(&model),
-        Command::Demo { out } => cli::demo::run(&out),
+        Command::Demo { which, out } => match which.as_deref() {
+            None => cli::demo::run(&out),
+            Some("imagenet") => cli::demo_imagenet::run(&out),
+            Some(other) => Err(cli::error::CliError::input(format!(
+                "unknown demo `{other}` (expected none for the digits tour, or imagenet)"
+            ))),
+        },
         Command::Eval(EvalCommand::Discrimination {
             model,
             n,

@@ -5,6 +5,7 @@ pub mod out;
 
 pub mod bench;
 pub mod demo;
+pub mod demo_imagenet;
 pub mod error;
 pub mod eval;
 pub mod eval_photos;
