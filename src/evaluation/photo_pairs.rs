@@ -94,7 +94,8 @@ pub fn photo_discrimination(
             let mut maps = [Vec::new(), Vec::new()];
             for (k, maps_k) in maps.iter_mut().enumerate() {
                 let side = |&(l, r): &(usize, usize)| if k == 0 { l } else { r };
-                let targets = Targets::PerSample(chunk.iter().map(|p| photos.classes[side(p)]).collect());
+                let targets =
+                    Targets::PerSample(chunk.iter().map(|p| photos.classes[side(p)]).collect());
                 let rel = explain(model, &x, &targets, m)?.relevance;
                 for i in 0..chunk.len() {
                     let map = sample_map(&rel, i);

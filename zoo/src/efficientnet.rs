@@ -14,8 +14,7 @@
 use crate::same_conv::SameConv2d;
 use relprop_core::{Conv2dSpec, Rng};
 use relprop_nn::{
-    BatchNorm2d, Clamp, Conv2d, GlobalAvgPool, Linear, Module, Normalize, Residual,
-    Sequential,
+    BatchNorm2d, Clamp, Conv2d, GlobalAvgPool, Linear, Module, Normalize, Residual, Sequential,
 };
 
 /// TensorFlow's BatchNorm epsilon, which the weights were trained with.
@@ -42,7 +41,13 @@ const STAGES: [Stage; 7] = [
     stage(6, 3, 1, 320, 1),
 ];
 
-const fn stage(expand: usize, kernel: usize, stride: usize, channels: usize, repeats: usize) -> Stage {
+const fn stage(
+    expand: usize,
+    kernel: usize,
+    stride: usize,
+    channels: usize,
+    repeats: usize,
+) -> Stage {
     Stage {
         expand,
         kernel,

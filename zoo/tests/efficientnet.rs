@@ -55,9 +55,18 @@ fn the_architecture_has_lite0s_parameters() {
     assert_eq!(shapes.len(), 296 - 49);
     let get = |n: &str| shapes.iter().find(|(k, _)| k == n).map(|(_, s)| s.clone());
     assert_eq!(get("_conv_stem.weight"), Some(vec![32, 3, 3, 3]));
-    assert_eq!(get("_blocks.0._depthwise_conv.weight"), Some(vec![32, 1, 3, 3]));
-    assert_eq!(get("_blocks.11._depthwise_conv.weight"), Some(vec![672, 1, 5, 5]));
-    assert_eq!(get("_blocks.15._project_conv.weight"), Some(vec![320, 1152, 1, 1]));
+    assert_eq!(
+        get("_blocks.0._depthwise_conv.weight"),
+        Some(vec![32, 1, 3, 3])
+    );
+    assert_eq!(
+        get("_blocks.11._depthwise_conv.weight"),
+        Some(vec![672, 1, 5, 5])
+    );
+    assert_eq!(
+        get("_blocks.15._project_conv.weight"),
+        Some(vec![320, 1152, 1, 1])
+    );
     assert_eq!(get("_fc.weight"), Some(vec![1000, 1280]));
     assert_eq!(get("_blocks.0._expand_conv.weight"), None);
 }
@@ -133,7 +142,9 @@ fn the_published_model_names_the_bundled_photos() {
     let y = logits(&model, Tensor::from_vec(data, &[2, 3, 224, 224]).unwrap());
     let top = y.argmax(1).unwrap();
     assert_eq!(
-        top.iter().map(|&c| imagenet::class_name(c).unwrap()).collect::<Vec<_>>(),
+        top.iter()
+            .map(|&c| imagenet::class_name(c).unwrap())
+            .collect::<Vec<_>>(),
         ["espresso", "tiger cat"]
     );
 }

@@ -128,9 +128,9 @@ pub(super) fn legacy(bytes: &[u8]) -> Result<Parts<'_>, IoError> {
             ));
         }
         pos += 8;
-        let data = bytes
-            .get(pos..pos + len)
-            .ok_or_else(|| IoError::truncated(format!("{WHAT} storage {key}"), len, bytes.len() - pos))?;
+        let data = bytes.get(pos..pos + len).ok_or_else(|| {
+            IoError::truncated(format!("{WHAT} storage {key}"), len, bytes.len() - pos)
+        })?;
         pos += len;
         storages.insert(key, Cow::Borrowed(data));
     }
@@ -141,7 +141,10 @@ pub(super) fn legacy(bytes: &[u8]) -> Result<Parts<'_>, IoError> {
         ));
     }
     if let Some(missing) = keys(&heap).into_iter().find(|k| !storages.contains_key(k)) {
-        return Err(bad(WHAT, format!("storage {missing} is used but not stored")));
+        return Err(bad(
+            WHAT,
+            format!("storage {missing} is used but not stored"),
+        ));
     }
     Ok(Parts {
         root,
@@ -185,7 +188,10 @@ pub(super) fn read_member(
     if out.len() as u64 != declared {
         return Err(bad(
             "zip archive",
-            format!("member {name} holds {} bytes but declares {declared}", out.len()),
+            format!(
+                "member {name} holds {} bytes but declares {declared}",
+                out.len()
+            ),
         ));
     }
     *budget -= declared;
@@ -244,7 +250,10 @@ pub(super) fn zipped(bytes: &[u8]) -> Result<Parts<'static>, IoError> {
         if data.len() != len {
             return Err(bad(
                 WHAT,
-                format!("{name} holds {} bytes but the storage needs {len}", data.len()),
+                format!(
+                    "{name} holds {} bytes but the storage needs {len}",
+                    data.len()
+                ),
             ));
         }
         storages.insert(key, Cow::Owned(data));

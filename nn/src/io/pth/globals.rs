@@ -177,8 +177,7 @@ fn shorten(s: &str) -> String {
     out.escape_debug().to_string()
 }
 
-fn non_negative(heap: &Pickle, v: Value, what: &str) -> Result<usize, IoError> {
-    let _ = heap;
+fn non_negative(v: Value, what: &str) -> Result<usize, IoError> {
     match v {
         Value::Int(i) => usize::try_from(i).map_err(|_| bad(format!("{what} is negative"))),
         _ => Err(bad(format!("{what} is not an integer"))),
@@ -195,10 +194,7 @@ fn ints(heap: &Pickle, v: Value, what: &str) -> Result<Vec<usize>, IoError> {
             items.len()
         )));
     }
-    items
-        .iter()
-        .map(|&i| non_negative(heap, i, what))
-        .collect()
+    items.iter().map(|&i| non_negative(i, what)).collect()
 }
 
 /// `_rebuild_tensor_v2(storage, offset, size, stride, requires_grad, hooks[, metadata])`.
@@ -212,7 +208,7 @@ fn rebuild_tensor(heap: &mut Pickle, args: &[Value]) -> Result<Value, IoError> {
     let Value::Storage(storage) = args[0] else {
         return Err(bad("_rebuild_tensor_v2 is not given a storage"));
     };
-    let offset = non_negative(heap, args[1], "a tensor's storage offset")?;
+    let offset = non_negative(args[1], "a tensor's storage offset")?;
     let shape = ints(heap, args[2], "a tensor's size")?;
     let strides = ints(heap, args[3], "a tensor's stride")?;
     if shape.len() != strides.len() {
@@ -240,7 +236,9 @@ pub(super) fn persistent_storage(heap: &mut Pickle, pid: Value) -> Result<Value,
         .ok_or_else(|| bad("a persistent id is not a tuple"))?
         .to_vec();
     if !(5..=6).contains(&items.len()) || heap.str(items[0]) != Some("storage") {
-        return Err(bad("a persistent id is not ('storage', type, key, location, size)"));
+        return Err(bad(
+            "a persistent id is not ('storage', type, key, location, size)",
+        ));
     }
     let Value::Global(Global::Storage(dtype)) = items[1] else {
         return Err(bad("a persistent id does not name a storage type"));
@@ -252,7 +250,7 @@ pub(super) fn persistent_storage(heap: &mut Pickle, pid: Value) -> Result<Value,
     if key.is_empty() || key.len() > 64 || !key.bytes().all(|b| b.is_ascii_alphanumeric()) {
         return Err(bad("a storage key is not a short alphanumeric name"));
     }
-    let numel = non_negative(heap, items[4], "a storage's size")?;
+    let numel = non_negative(items[4], "a storage's size")?;
     if items.get(5).is_some_and(|v| *v != Value::None) {
         return Err(IoError::Unsupported {
             what: "pth pickle".into(),

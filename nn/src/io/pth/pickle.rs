@@ -146,9 +146,10 @@ fn bad(reason: impl Into<String>) -> IoError {
 impl Machine<'_> {
     /// Counts one more container, string or memo entry against the input's allowance.
     fn spend(&mut self) -> Result<(), IoError> {
-        self.entries_left = self.entries_left.checked_sub(1).ok_or_else(|| {
-            bad("it builds more objects than a state dict of its size holds")
-        })?;
+        self.entries_left = self
+            .entries_left
+            .checked_sub(1)
+            .ok_or_else(|| bad("it builds more objects than a state dict of its size holds"))?;
         Ok(())
     }
 
@@ -376,8 +377,8 @@ impl Machine<'_> {
                     self.memo_put(key)?;
                 }
                 0x94 => {
-                    let key = u32::try_from(self.memo.len())
-                        .map_err(|_| bad("too many memo entries"))?;
+                    let key =
+                        u32::try_from(self.memo.len()).map_err(|_| bad("too many memo entries"))?;
                     self.memo_put(key)?;
                 }
                 b'h' => {
@@ -431,7 +432,8 @@ impl Machine<'_> {
                 b'c' => {
                     let module = self.line()?;
                     let name = self.line()?;
-                    self.stack.push(Value::Global(Global::lookup(&module, &name)?));
+                    self.stack
+                        .push(Value::Global(Global::lookup(&module, &name)?));
                 }
                 0x93 => {
                     let name = self.pop()?;

@@ -5,7 +5,10 @@ use crate::io::pth::zip_member;
 use crate::io::{parse_pth, parse_safetensors, read_pth, Array, IoError};
 
 fn fixture(name: &str) -> Vec<u8> {
-    let path = format!("{}/../tests/fixtures/pth/{name}", env!("CARGO_MANIFEST_DIR"));
+    let path = format!(
+        "{}/../tests/fixtures/pth/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    );
     std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
 }
 
@@ -110,7 +113,8 @@ fn code_in_the_pickle_is_refused_by_name_and_never_run() {
 
 #[test]
 fn a_plain_dict_of_numbers_is_an_empty_state_dict_and_a_list_is_refused() {
-    let numbers = b"\x80\x02}q\x00(X\x01\x00\x00\x00aK\x01X\x01\x00\x00\x00bG?\xf0\x00\x00\x00\x00\x00\x00u.";
+    let numbers =
+        b"\x80\x02}q\x00(X\x01\x00\x00\x00aK\x01X\x01\x00\x00\x00bG?\xf0\x00\x00\x00\x00\x00\x00u.";
     assert_eq!(parse_pth(&legacy_with(numbers)).unwrap(), vec![]);
     let list = b"\x80\x02]q\x00(K\x01K\x02e.";
     let err = parse_pth(&legacy_with(list)).unwrap_err().to_string();
@@ -143,7 +147,10 @@ fn every_truncation_of_both_layouts_is_an_error() {
     for name in ["mixed_zip.pth", "mixed_legacy.pth"] {
         let bytes = fixture(name);
         for len in 0..bytes.len() {
-            assert!(parse_pth(&bytes[..len]).is_err(), "{name} cut to {len} bytes");
+            assert!(
+                parse_pth(&bytes[..len]).is_err(),
+                "{name} cut to {len} bytes"
+            );
         }
     }
 }
