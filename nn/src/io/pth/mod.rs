@@ -5,13 +5,13 @@
 //! either in a zip archive (PyTorch 1.6 and later) or as a legacy stream. This reader
 //! accepts only what a tensor state dict needs, as PyTorch's `weights_only=True` does:
 //! the data opcodes, `collections.OrderedDict`, the tensor rebuild functions and the typed
-//! storages ([`globals`]); any other import is refused by name. Each tensor's offset,
+//! storages (`globals`); any other import is refused by name. Each tensor's offset,
 //! shape and strides are checked against its storage before its values are copied, and
 //! the copies together may not exceed a small multiple of the file's length.
 //!
-//! - [`pickle`]: the restricted stack machine.
-//! - [`globals`]: the allowed imports and the tensors they describe.
-//! - [`archive`]: the zip and legacy layouts, and bounded reads of zip members.
+//! - `pickle`: the restricted stack machine.
+//! - `globals`: the allowed imports and the tensors they describe.
+//! - `archive`: the zip and legacy layouts, and bounded reads of zip members.
 
 mod archive;
 mod globals;
@@ -136,7 +136,7 @@ fn tensor_array(
             .try_fold(t.offset, |acc, (&d, &s)| {
                 (d - 1).checked_mul(s).and_then(|x| acc.checked_add(x))
             });
-        if !last.is_some_and(|l| l < storage.numel) || numel > storage.numel {
+        if last.is_none_or(|l| l >= storage.numel) || numel > storage.numel {
             return Err(IoError::malformed(
                 what(),
                 format!(

@@ -257,7 +257,7 @@ impl Machine<'_> {
 
     /// Key-value pairs set on the dict on the stack below them.
     fn set_items(&mut self, flat: Vec<Value>) -> Result<(), IoError> {
-        if flat.len() % 2 != 0 {
+        if !flat.len().is_multiple_of(2) {
             return Err(bad("SETITEMS with a key but no value"));
         }
         let Value::Object(i) = *self.top()? else {
