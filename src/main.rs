@@ -51,8 +51,8 @@ enum Command {
         /// Weights of a zoo model: a .safetensors or PyTorch .pth file with PyTorch names, or a relprop checkpoint.
         #[arg(long)]
         weights: Option<PathBuf>,
-        /// Float32 .npy input [N, C, H, W] (or [C, H, W]), a PNG of the model's input size, or
-        /// for 3-channel models a PNG or JPEG photo of any size (resized and centre-cropped).
+        /// Float32 .npy input [N, C, H, W] (or [C, H, W]), a PNG (or for 3-channel models a JPEG)
+        /// of the model's input size; for efficientnet_lite0 a photo of any size (resized, cropped).
         #[arg(long)]
         input: PathBuf,
         /// Float32 .npy output of the logits [N, classes] (before any softmax).

@@ -21,8 +21,8 @@ pub struct ModelInput {
     /// Weights: a .safetensors or PyTorch .pth file with PyTorch names, or a relprop checkpoint.
     #[arg(long)]
     pub weights: Option<PathBuf>,
-    /// Float32 .npy [N, C, H, W] or [C, H, W], a PNG of the model's input size, or for
-    /// 3-channel models a PNG or JPEG photo of any size (resized and centre-cropped).
+    /// Float32 .npy [N, C, H, W] or [C, H, W], a PNG (or for 3-channel models a JPEG) of the
+    /// model's input size; for efficientnet_lite0 a photo of any size (resized and cropped).
     #[arg(long)]
     pub input: PathBuf,
 }
@@ -44,8 +44,9 @@ pub struct Input {
     pub shape: Vec<usize>,
 }
 
-/// Reads `.npy` (`[N, C, H, W]` or `[C, H, W]` float32), a PNG of the model's input size,
-/// or for a 3-channel model a PNG or JPEG photo of any size (see [`read_photo`]).
+/// Reads `.npy` (`[N, C, H, W]` or `[C, H, W]` float32), a PNG of the model's input size
+/// (or a JPEG for a 3-channel model), or for the ImageNet model a PNG or JPEG photo of any
+/// size (see [`read_photo`]).
 pub fn read_input(path: &Path, model: &AnyModel) -> CliResult<Input> {
     let ext = path
         .extension()
@@ -55,7 +56,10 @@ pub fn read_input(path: &Path, model: &AnyModel) -> CliResult<Input> {
     let is_jpeg = matches!(ext.as_deref(), Some("jpg" | "jpeg"));
     let want = model.input_shape();
     if let (true, Some(&[3, h, w])) = (is_png || is_jpeg, want.as_deref()) {
-        return read_photo(path, model.name(), [h, w]);
+        // Resizing is the ImageNet model's own evaluation transform; other models get the
+        // image as it is, so it must already have their input size.
+        let resize = matches!(model, AnyModel::Zoo(m) if !m.arch.is_embedded());
+        return read_photo(path, model.name(), [h, w], resize);
     }
     if is_jpeg {
         return Err(CliError::input(format!(
@@ -111,10 +115,11 @@ pub fn read_input(path: &Path, model: &AnyModel) -> CliResult<Input> {
 }
 
 /// Reads a PNG or JPEG photo for a 3-channel model of input `[3, h, w]`: used as it is when
-/// it has that size, else scaled so its shorter side is `h * 256 / 224` (bicubic) and
-/// centre-cropped to `h` x `w` (ImageNet's evaluation transform; for a square input). The
-/// file is read within [`MAX_PNG_BYTES`] and its declared size bounded before decoding.
-pub fn read_photo(path: &Path, model: &str, [h, w]: [usize; 2]) -> CliResult<Input> {
+/// it has that size, else, with `resize` (the ImageNet model), scaled so its shorter side is
+/// `h * 256 / 224` (bicubic) and centre-cropped to `h` x `w` (ImageNet's evaluation
+/// transform; for a square input). The file is read within [`MAX_PNG_BYTES`] and its
+/// declared size bounded before decoding.
+pub fn read_photo(path: &Path, model: &str, [h, w]: [usize; 2], resize: bool) -> CliResult<Input> {
     use relprop::zoo::photos::{decode_rgb, resize_crop, CROP, RESIZE};
     let bytes = read_capped(path, MAX_PNG_BYTES).map_err(|e| in_file(path, e))?;
     let image =
@@ -126,7 +131,7 @@ pub fn read_photo(path: &Path, model: &str, [h, w]: [usize; 2]) -> CliResult<Inp
         (0..3)
             .flat_map(|c| (0..h * w).map(move |i| f32::from(raw[3 * i + c]) / 255.0))
             .collect()
-    } else if h == w {
+    } else if resize && h == w {
         resize_crop(&image, h * RESIZE / CROP, h)
     } else {
         return Err(CliError::input(format!(
