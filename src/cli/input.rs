@@ -18,10 +18,12 @@ pub struct ModelInput {
     /// A zoo model's name, or the path of an .onnx file.
     #[arg(long)]
     pub model: String,
-    /// Weights: a .safetensors file with PyTorch names or a relprop checkpoint.
+    /// Weights: a .safetensors or PyTorch .pth file with PyTorch names, or a relprop checkpoint.
     #[arg(long)]
     pub weights: Option<PathBuf>,
-    /// Float32 (or float64) .npy [N, C, H, W] or [C, H, W], or a PNG of the model's input size.
+    /// Float32 (or float64) .npy [N, C, H, W] or [C, H, W], a PNG (or for 3-channel models a
+    /// JPEG) of the model's input size; for efficientnet_lite0 a photo of any size (resized
+    /// and cropped).
     #[arg(long)]
     pub input: PathBuf,
 }
@@ -43,12 +45,30 @@ pub struct Input {
     pub shape: Vec<usize>,
 }
 
-/// Reads `.npy` (`[N, C, H, W]` or `[C, H, W]` float32) or a PNG of the model's input size.
+/// Reads `.npy` (`[N, C, H, W]` or `[C, H, W]` float32), a PNG of the model's input size
+/// (or a JPEG for a 3-channel model), or for the ImageNet model a PNG or JPEG photo of any
+/// size (see [`read_photo`]).
 pub fn read_input(path: &Path, model: &AnyModel) -> CliResult<Input> {
-    let is_png = path
+    let ext = path
         .extension()
-        .is_some_and(|e| e.eq_ignore_ascii_case("png"));
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase);
+    let is_png = ext.as_deref() == Some("png");
+    let is_jpeg = matches!(ext.as_deref(), Some("jpg" | "jpeg"));
     let want = model.input_shape();
+    if let (true, Some(&[3, h, w])) = (is_png || is_jpeg, want.as_deref()) {
+        // Resizing is the ImageNet model's own evaluation transform; other models get the
+        // image as it is, so it must already have their input size.
+        let resize = matches!(model, AnyModel::Zoo(m) if !m.arch.is_embedded());
+        return read_photo(path, model.name(), [h, w], resize);
+    }
+    if is_jpeg {
+        return Err(CliError::input(format!(
+            "{}: JPEG input is for 3-channel models; {} takes a .npy array or a PNG",
+            path.display(),
+            model.name()
+        )));
+    }
     if !is_png {
         let (batch, shape) = read_input_npy(path, want.as_deref(), model.name())?;
         return Ok(Input { batch, shape });
@@ -93,6 +113,38 @@ pub fn png_batch(bytes: &[u8], model: &AnyModel, source: &str) -> CliResult<Tens
         return Err(wrong_size(h, w));
     }
     Ok(Tensor::from_vec(pixels, &[1, c, h, w])?)
+}
+
+/// Reads a PNG or JPEG photo for a 3-channel model of input `[3, h, w]`: used as it is when
+/// it has that size, else, with `resize` (the ImageNet model), scaled so its shorter side is
+/// `h * 256 / 224` (bicubic) and centre-cropped to `h` x `w` (ImageNet's evaluation
+/// transform; for a square input). The file is read within [`MAX_PNG_BYTES`] and its
+/// declared size bounded before decoding.
+pub fn read_photo(path: &Path, model: &str, [h, w]: [usize; 2], resize: bool) -> CliResult<Input> {
+    use relprop::zoo::photos::{decode_rgb, resize_crop, CROP, RESIZE};
+    let bytes = read_capped(path, MAX_PNG_BYTES).map_err(|e| in_file(path, e))?;
+    let image =
+        decode_rgb(&bytes).map_err(|e| CliError::input(format!("{}: {e}", path.display())))?;
+    let (ih, iw) = (image.height() as usize, image.width() as usize);
+    let pixels = if (ih, iw) == (h, w) {
+        // Channel-major values in [0, 1], no resampling.
+        let raw = image.as_raw();
+        (0..3)
+            .flat_map(|c| (0..h * w).map(move |i| f32::from(raw[3 * i + c]) / 255.0))
+            .collect()
+    } else if resize && h == w {
+        resize_crop(&image, h * RESIZE / CROP, h)
+    } else {
+        return Err(CliError::input(format!(
+            "{}: the image is {iw}x{ih} pixels but {model} takes {w}x{h} images",
+            path.display()
+        )));
+    };
+    let batch = Tensor::from_vec(pixels, &[1, 3, h, w])?;
+    Ok(Input {
+        shape: batch.shape().to_vec(),
+        batch,
+    })
 }
 
 /// Reads `--targets`: an int64 `.npy` with one class per sample.

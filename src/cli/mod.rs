@@ -5,10 +5,13 @@ pub mod out;
 
 pub mod bench;
 pub mod demo;
+pub mod demo_imagenet;
 pub mod error;
 pub mod eval;
+pub mod eval_photos;
 pub mod explain;
 pub mod explain_layers;
+pub mod fetch;
 pub mod graph;
 pub mod info;
 pub mod info_graph;

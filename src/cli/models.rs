@@ -2,17 +2,17 @@
 //! or an `.onnx` file by path.
 
 use super::error::{in_file, CliError, CliResult};
-use relprop::nn::io::{read_safetensors, Checkpoint};
+use relprop::nn::io::{read_pth, read_safetensors, Checkpoint};
 use relprop::nn::state::{expected_shapes, load_state};
 use relprop::nn::Module;
 use relprop::onnx::OnnxNet;
-use relprop::zoo::{pretrained, Architecture, Model, ALL};
+use relprop::zoo::{imagenet, pretrained, Architecture, Model};
 use std::path::Path;
 
 /// The architecture called `name`, or an input error listing the known names.
 pub fn architecture(name: &str) -> CliResult<Architecture> {
     Architecture::from_name(name).ok_or_else(|| {
-        let names: Vec<&str> = ALL.iter().map(|a| a.name()).collect();
+        let names: Vec<&str> = Architecture::every().map(|a| a.name()).collect();
         CliError::input(format!(
             "unknown model '{name}' (expected one of: {})",
             names.join(", ")
@@ -20,18 +20,29 @@ pub fn architecture(name: &str) -> CliResult<Architecture> {
     })
 }
 
-/// The model with weights from `weights` (a `.safetensors` file with PyTorch names, or a
-/// relprop checkpoint), or the embedded pretrained weights without it.
+/// The model with weights from `weights` (a `.safetensors` or PyTorch `.pth`/`.pt` file
+/// with PyTorch names, or a relprop checkpoint), or without it the embedded pretrained
+/// weights (digit models) or the fetched published ones (ImageNet models).
 pub fn load(name: &str, weights: Option<&Path>) -> CliResult<Model> {
     let arch = architecture(name)?;
     let Some(path) = weights else {
+        if !arch.is_embedded() {
+            // Published weights: from the cache, checked by SHA-256, or how to fetch them.
+            return imagenet::efficientnet_lite0().map_err(|e| CliError::input(e.to_string()));
+        }
         return pretrained::load(arch)
             .map_err(|e| CliError::internal(format!("embedded weights of {name}: {e}")));
     };
     let mut model = arch.build(0);
-    let is_safetensors = path.extension().is_some_and(|e| e == "safetensors");
-    let state = if is_safetensors {
-        let arrays = read_safetensors(path).map_err(|e| in_file(path, e))?;
+    let format = weight_format(path);
+    let is_named = format != "checkpoint";
+    let state = if is_named {
+        let arrays = if format == "pth" {
+            read_pth(path)
+        } else {
+            read_safetensors(path)
+        }
+        .map_err(|e| in_file(path, e))?;
         // A parameter in another dtype is named as such rather than reported missing;
         // weights are never converted silently (an F64 file may hold a different model).
         let expected = expected_shapes(&model);
@@ -60,16 +71,30 @@ pub fn load(name: &str, weights: Option<&Path>) -> CliResult<Model> {
             .map_err(|e| in_file(path, e))?;
         ckpt.params
     };
-    load_state(&mut model, &state, is_safetensors).map_err(|e| {
+    load_state(&mut model, &state, is_named).map_err(|e| {
         // The loader's messages say "checkpoint"; name the format the user gave.
         let message = e.to_string();
         let message = match message.strip_prefix("checkpoint: ") {
-            Some(rest) if is_safetensors => format!("safetensors: {rest}"),
+            Some(rest) if is_named => format!("{format}: {rest}"),
             _ => message,
         };
         CliError::input(format!("{}: {message}", path.display()))
     })?;
     Ok(model)
+}
+
+/// The format of a weights file, by its extension: `safetensors`, `pth` (PyTorch's
+/// `torch.save`, also `.pt`) or a relprop `checkpoint`.
+pub fn weight_format(path: &Path) -> &'static str {
+    let ext = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase);
+    match ext.as_deref() {
+        Some("safetensors") => "safetensors",
+        Some("pth" | "pt") => "pth",
+        _ => "checkpoint",
+    }
 }
 
 /// A model named on the command line: from the zoo, or imported from an `.onnx` file.

@@ -2,7 +2,7 @@
 
 use super::error::{in_file, CliError, CliResult};
 use super::input::read_input;
-use super::models::{load, load_any};
+use super::models::{load, load_any, AnyModel};
 use relprop::core::Tensor;
 use relprop::nn::io::{
     check_outputs, read_npy, shape_text, write_npy_f32, write_safetensors, Array,
@@ -72,7 +72,8 @@ pub fn read_input_npy(
     Ok((Tensor::from_vec(data, &shape)?, stored))
 }
 
-/// Writes logits `[N, classes]` to `out`, or prints the predicted classes.
+/// Writes the raw logits `[N, classes]` to `out`, or prints the predicted classes (for an
+/// ImageNet model the top five with names and probabilities).
 pub fn run_predict(
     name: &str,
     weights: Option<&Path>,
@@ -84,17 +85,40 @@ pub fn run_predict(
     }
     let model = load_any(name, weights)?;
     let x = read_input(input, &model)?.batch;
-    let logits = predict(model.module(), &x, 256)?;
+    // Batches of about 4 Mi input values: 256 digits, or 27 photos at 224x224.
+    let per_sample = x.shape()[1..].iter().product::<usize>().max(1);
+    let chunk = ((1 << 22) / per_sample).clamp(1, 256);
+    let logits = predict(model.module(), &x, chunk)?;
+    let named = matches!(&model, AnyModel::Zoo(m) if !m.arch.is_embedded());
     match out {
         Some(path) => {
             // Said before writing: a closed stdout then fails before any file is written.
             outln!("writing logits {:?} to {}", logits.shape(), path.display());
             write_npy_f32(path, &logits)?;
         }
+        None if named => print_top5(&logits)?,
         None => {
             for (i, class) in logits.argmax(1)?.iter().enumerate() {
                 outln!("{i}\t{class}");
             }
+        }
+    }
+    Ok(())
+}
+
+/// Prints each sample's five most probable ImageNet classes with their softmax
+/// probabilities, one `sample rank class probability name` line each.
+fn print_top5(logits: &Tensor) -> CliResult {
+    let classes = logits.shape()[1];
+    for (i, row) in logits.data().chunks(classes).enumerate() {
+        let max = row.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v));
+        let exp: Vec<f64> = row.iter().map(|&v| f64::from(v - max).exp()).collect();
+        let total: f64 = exp.iter().sum();
+        let mut order: Vec<usize> = (0..classes).collect();
+        order.sort_by(|&a, &b| exp[b].total_cmp(&exp[a]));
+        for (rank, &c) in order.iter().take(5).enumerate() {
+            let name = relprop::zoo::imagenet::class_name(c).unwrap_or("?");
+            outln!("{i}\t{}\t{c}\t{:.4}\t{name}", rank + 1, exp[c] / total);
         }
     }
     Ok(())

@@ -3,11 +3,13 @@
 //! - [`discrimination`]: on two-digit composites, does the map for class t sit on the digit
 //!   of class t? (pointing game, relevance mass and rank accuracy, and the correlation
 //!   between the two classes' maps).
+//! - [`photo_pairs`]: the same on real photos, two side by side, with `efficientnet_lite0`.
 //! - [`faithfulness`]: on single digits, how fast does the target score fall when the most
 //!   relevant pixels are removed first (AOPC), against a random order?
 
 mod discrimination;
 mod faithfulness;
+pub mod photo_pairs;
 
 pub use discrimination::{discrimination, DiscriminationRow, DISCRIMINATION_METHODS};
 pub use faithfulness::{

@@ -135,6 +135,30 @@ fn the_cli_never_panics_on_damaged_files() {
         assert_clean_exit(&o, &format!("explain with mutated checkpoint {k}"));
         runs += 2;
     }
+    // PyTorch .pth weights, both layouts.
+    let pth = std::fs::read(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/pth/lenet5_legacy.pth"),
+    )
+    .unwrap();
+    let zipped = std::fs::read(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/pth/mixed_zip.pth"),
+    )
+    .unwrap();
+    for k in 0..8 {
+        let bytes = mutate(&mut rng, if k % 2 == 0 { &pth } else { &zipped }, &pth);
+        let path = write(&dir.join(format!("w{k}.pth")), &bytes);
+        let o = relprop(&[
+            "predict",
+            "--model",
+            "lenet5",
+            "--weights",
+            &path,
+            "--input",
+            &good_x,
+        ]);
+        assert_clean_exit(&o, &format!("predict with mutated pth {k}"));
+        runs += 1;
+    }
     // ONNX models (inline weights), read by predict and explain.
     let onnx = std::fs::read(
         Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/onnx/bn_cnn.onnx"),

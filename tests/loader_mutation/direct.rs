@@ -149,6 +149,32 @@ fn hostile_declared_sizes_fail_fast_without_allocating() {
     name_2_60.extend(big(1 << 60)); // a name of 2^60 bytes
     name_2_60.extend_from_slice(b"abc");
 
+    // Legacy .pth files around a hand-written pickle, with `tail` after the key list.
+    let pth = |pickle: &[u8], keys: &[u8], tail: &[u8]| {
+        let mut b = vec![
+            0x80, 0x02, 0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19,
+            0x2e,
+        ];
+        b.extend_from_slice(b"\x80\x02M\xe9\x03.");
+        b.extend_from_slice(b"\x80\x02}X\x0d\x00\x00\x00little_endian\x88s.");
+        b.extend_from_slice(pickle);
+        b.extend_from_slice(keys);
+        b.extend_from_slice(tail);
+        b
+    };
+    // A FloatStorage declaring 2^40 elements, and a tensor of shape [2^40] on it.
+    let storage_2_40 = b"\x80\x02}(X\x01\x00\x00\x00wctorch._utils\n_rebuild_tensor_v2\n((X\x07\x00\x00\x00storagectorch\nFloatStorage\nX\x01\x00\x00\x000X\x03\x00\x00\x00cpu\x8a\x06\x00\x00\x00\x00\x00\x01NtQK\x00\x8a\x06\x00\x00\x00\x00\x00\x01\x85K\x01\x85\x89})tRu.";
+    let pth_2_40 = pth(
+        storage_2_40,
+        b"\x80\x02]X\x01\x00\x00\x000a.",
+        &(1u64 << 40).to_le_bytes(),
+    );
+    // A string declaring 2^32 - 1 bytes, and a run of a million empty tuples.
+    let pth_long_string = pth(b"\x80\x02X\xff\xff\xff\xffabc", b"", b"");
+    let mut tuples = b"\x80\x02".to_vec();
+    tuples.extend(std::iter::repeat_n(b')', 1 << 20));
+    let pth_tuples = pth(&tuples, b"", b"");
+
     let cases: Vec<(Loader, &str, Vec<u8>)> = vec![
         (
             Loader::Npy,
@@ -189,6 +215,8 @@ fn hostile_declared_sizes_fail_fast_without_allocating() {
                 &[0; 8],
             ),
         ),
+        (Loader::Pth, "pth storage of 2^40 float32", pth_2_40),
+        (Loader::Pth, "pth string of 4 GB", pth_long_string),
         (
             Loader::Safetensors,
             "safetensors declaring a 2^40-byte header",
@@ -268,6 +296,9 @@ fn hostile_declared_sizes_fail_fast_without_allocating() {
             onnx_graph_of(&[(5, onnx_tensor("w", &[u64::MAX], 1, 9, &[0; 8]))]),
         ),
     ];
+    // A large hostile pickle: refused within the loader's bound per input byte.
+    let r = check(Loader::Pth, &pth_tuples, "a million empty tuples", fast * 4);
+    assert!(r.is_err_and(|e| e.contains("more objects")));
     for (loader, what, bytes) in cases {
         assert!(bytes.len() < 300, "{what}: {} bytes", bytes.len());
         let (result, usage) = run_checked(loader, &bytes);

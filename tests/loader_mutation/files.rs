@@ -172,6 +172,13 @@ pub(crate) fn seeds(loader: Loader) -> Vec<Vec<u8>> {
         Loader::Png => png_seeds(),
         Loader::Digits => vec![DIGIT_SHEET.to_vec()],
         Loader::Onnx => vec![ONNX_BN_CNN.to_vec(), onnx_small()],
+        Loader::Pth => ["mixed_zip.pth", "mixed_legacy.pth", "nested_zip.pth"]
+            .iter()
+            .map(|name| {
+                let path = format!("{}/tests/fixtures/pth/{name}", env!("CARGO_MANIFEST_DIR"));
+                std::fs::read(path).unwrap()
+            })
+            .collect(),
     }
 }
 

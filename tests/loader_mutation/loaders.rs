@@ -3,7 +3,7 @@
 use crate::alloc::*;
 use crate::files::*;
 use relprop::explain::heatmap::{read_png_grey, MAX_PNG_SIDE};
-use relprop::nn::io::{parse_npy, parse_safetensors, Checkpoint};
+use relprop::nn::io::{parse_npy, parse_pth, parse_safetensors, Checkpoint};
 use relprop::onnx::decode_model;
 use relprop::zoo::digits;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -24,15 +24,17 @@ pub(crate) enum Loader {
     Png,
     Digits,
     Onnx,
+    Pth,
 }
 
-pub(crate) const LOADERS: [Loader; 6] = [
+pub(crate) const LOADERS: [Loader; 7] = [
     Loader::Checkpoint,
     Loader::Safetensors,
     Loader::Npy,
     Loader::Png,
     Loader::Digits,
     Loader::Onnx,
+    Loader::Pth,
 ];
 
 impl Loader {
@@ -44,6 +46,7 @@ impl Loader {
             Loader::Png => "png",
             Loader::Digits => "digits",
             Loader::Onnx => "onnx",
+            Loader::Pth => "pth",
         }
     }
 
@@ -65,6 +68,7 @@ impl Loader {
             Loader::Onnx => decode_model(bytes, None)
                 .map(|_| ())
                 .map_err(|e| e.to_string()),
+            Loader::Pth => parse_pth(bytes).map(|_| ()).map_err(|e| e.to_string()),
         }
     }
 
@@ -80,6 +84,9 @@ impl Loader {
             Loader::Png => side * side * 8 + 16 * len + (1 << 20),
             Loader::Digits => 3 * 2800 * 2800 + (64 << 20),
             Loader::Onnx => ONNX_BYTES_PER_BYTE * len + (4 << 20),
+            // The unpickler's objects (bounded per input byte), a zip's inflated members
+            // (at most 8 times the input) and the copied tensors (at most twice).
+            Loader::Pth => 64 * len + (4 << 20),
         }
     }
 

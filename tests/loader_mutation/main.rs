@@ -1,6 +1,6 @@
 //! Mutation tests for every loader a user can reach: relprop checkpoints, safetensors, npy,
-//! PNG input images, the zoo's digit-sheet decoder and ONNX models, directly and (all but
-//! ONNX) through the CLI.
+//! PNG input images, the zoo's digit-sheet decoder, ONNX models and PyTorch `.pth` files,
+//! directly and (all but ONNX) through the CLI.
 //!
 //! The io module's own tests (nn/src/io/tests) cover every single truncation and flipped
 //! byte of small npy, safetensors and checkpoint files; this file adds what they do not:

@@ -2,7 +2,8 @@
 //!
 //! `mlp`, `lenet5` and `vgg_small` are fixed by the design notes (and the reference
 //! fixtures); `vgg_small_bn`, `resnet_small` and `multidigit` are the zoo's own designs,
-//! documented on their constructors.
+//! documented on their constructors. `efficientnet_lite0` is the published ImageNet model
+//! (see [`crate::efficientnet`]).
 
 use relprop_core::{Conv2dSpec, NodeId, Result, Rng, Tape};
 use relprop_nn::{
@@ -26,9 +27,12 @@ pub enum Architecture {
     ResnetSmall,
     /// A CNN for 56x56 two-digit composites (five convs, three pools).
     Multidigit,
+    /// EfficientNet-Lite0 for 1000 ImageNet classes on RGB photos (weights fetched, not
+    /// embedded; see [`crate::imagenet`]).
+    EfficientnetLite0,
 }
 
-/// Every architecture, in documentation order.
+/// The digit models, in documentation order: trained in the repository, weights embedded.
 pub const ALL: [Architecture; 6] = [
     Architecture::Mlp,
     Architecture::Lenet5,
@@ -38,7 +42,21 @@ pub const ALL: [Architecture; 6] = [
     Architecture::Multidigit,
 ];
 
+/// The ImageNet models: published weights, fetched once into a cache.
+pub const IMAGENET: [Architecture; 1] = [Architecture::EfficientnetLite0];
+
 impl Architecture {
+    /// Every architecture: the digit models, then the ImageNet ones.
+    pub fn every() -> impl Iterator<Item = Architecture> {
+        ALL.into_iter().chain(IMAGENET)
+    }
+
+    /// Whether the weights are embedded in the binary (the digit models) rather than
+    /// fetched (the ImageNet ones).
+    pub fn is_embedded(self) -> bool {
+        !IMAGENET.contains(&self)
+    }
+
     /// The command-line name (`vgg_small`, ...).
     pub fn name(self) -> &'static str {
         match self {
@@ -48,25 +66,30 @@ impl Architecture {
             Architecture::VggSmallBn => "vgg_small_bn",
             Architecture::ResnetSmall => "resnet_small",
             Architecture::Multidigit => "multidigit",
+            Architecture::EfficientnetLite0 => "efficientnet_lite0",
         }
     }
 
     /// Looks an architecture up by name.
     pub fn from_name(name: &str) -> Option<Self> {
-        ALL.iter().copied().find(|a| a.name() == name)
+        Self::every().find(|a| a.name() == name)
     }
 
     /// One sample's input shape `[C, H, W]`.
     pub fn input_shape(self) -> [usize; 3] {
         match self {
             Architecture::Multidigit => [1, 56, 56],
+            Architecture::EfficientnetLite0 => [3, 224, 224],
             _ => [1, 28, 28],
         }
     }
 
     /// Number of output classes.
     pub fn classes(self) -> usize {
-        10
+        match self {
+            Architecture::EfficientnetLite0 => crate::efficientnet::CLASSES,
+            _ => 10,
+        }
     }
 
     /// A freshly initialised model (PyTorch default initialisation) from `seed`.
@@ -98,6 +121,7 @@ impl Architecture {
             Architecture::VggSmallBn => vgg(true, 64, r),
             Architecture::ResnetSmall => resnet(r),
             Architecture::Multidigit => multidigit(r),
+            Architecture::EfficientnetLite0 => crate::efficientnet::efficientnet_lite0(r),
         };
         Model { arch: self, net }
     }

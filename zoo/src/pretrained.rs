@@ -14,7 +14,8 @@ static VGG_SMALL_BN: &[u8] = include_bytes!("../weights/vgg_small_bn.ckpt");
 static RESNET_SMALL: &[u8] = include_bytes!("../weights/resnet_small.ckpt");
 static MULTIDIGIT: &[u8] = include_bytes!("../weights/multidigit.ckpt");
 
-/// The embedded checkpoint bytes of `arch`.
+/// The embedded checkpoint bytes of `arch` (empty for the ImageNet models, whose weights
+/// are fetched: see [`crate::imagenet`]).
 pub fn bytes(arch: Architecture) -> &'static [u8] {
     match arch {
         Architecture::Mlp => MLP,
@@ -23,11 +24,18 @@ pub fn bytes(arch: Architecture) -> &'static [u8] {
         Architecture::VggSmallBn => VGG_SMALL_BN,
         Architecture::ResnetSmall => RESNET_SMALL,
         Architecture::Multidigit => MULTIDIGIT,
+        Architecture::EfficientnetLite0 => &[],
     }
 }
 
 /// The embedded checkpoint of `arch`, decoded and validated against the architecture.
 pub fn checkpoint(arch: Architecture) -> Result<Checkpoint, IoError> {
+    if !arch.is_embedded() {
+        return Err(IoError::Unsupported {
+            what: arch.name().into(),
+            reason: "its weights are not embedded; fetch them (see `relprop fetch`)".into(),
+        });
+    }
     let ckpt = Checkpoint::from_bytes(bytes(arch))?;
     ckpt.validate(arch.name(), &expected_shapes(&arch.build(0)))?;
     Ok(ckpt)

@@ -44,6 +44,8 @@ pub fn recipe(arch: Architecture) -> Recipe {
         Architecture::VggSmall => single(25),
         Architecture::VggSmallBn => single(20),
         Architecture::ResnetSmall => single(20),
+        // Published ImageNet weights: `train` refuses it; no recipe exists here.
+        Architecture::EfficientnetLite0 => single(0),
         Architecture::Multidigit => Recipe {
             epochs: 36,
             batch_size: 64,
@@ -76,6 +78,12 @@ fn data_error(e: digits::DigitsError) -> Error {
 /// Trains `arch` from `seed` with its recipe (or `epochs` instead of the recipe's count),
 /// printing one line per epoch unless `quiet`, then measures held-out accuracy.
 pub fn train(arch: Architecture, seed: u64, epochs: Option<usize>, quiet: bool) -> Result<Trained> {
+    if !arch.is_embedded() {
+        return Err(Error::invalid(
+            "train",
+            format!("{arch} is an ImageNet model with published weights; it is not trained here"),
+        ));
+    }
     let mut r = recipe(arch);
     if let Some(e) = epochs {
         r.epochs = e;

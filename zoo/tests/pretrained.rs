@@ -10,6 +10,7 @@ fn floor(arch: Architecture) -> f32 {
         Architecture::Lenet5 => 0.98,
         Architecture::VggSmall | Architecture::VggSmallBn | Architecture::ResnetSmall => 0.985,
         Architecture::Multidigit => 0.90,
+        Architecture::EfficientnetLite0 => unreachable!("not a digit model"),
     }
 }
 

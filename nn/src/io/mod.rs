@@ -1,11 +1,14 @@
-//! Array and model file I/O: NumPy `.npy`, safetensors, and relprop's own checkpoints.
+//! Array and model file I/O: NumPy `.npy`, safetensors, PyTorch `.pth`, and relprop's own
+//! checkpoints.
 //!
-//! Three formats, one error type:
+//! Four formats, one error type:
 //!
 //! - [`npy`]: single arrays as NumPy writes them (`np.save` / `np.load`), for inputs,
 //!   labels and relevance maps exchanged with Python.
 //! - [`safetensors`]: named tensors by PyTorch `state_dict` name, for importing reference
 //!   weights and exporting trained ones.
+//! - [`pth`]: PyTorch's own `torch.save` files, read by a restricted unpickler that runs
+//!   no code from the file.
 //! - [`checkpoint`]: relprop's own format, which also records the architecture name and
 //!   training metadata and carries a CRC32 so a damaged file is refused, not half-loaded.
 //!
@@ -20,6 +23,7 @@ mod array;
 pub mod checkpoint;
 mod crc;
 pub mod npy;
+pub mod pth;
 pub mod safetensors;
 mod write;
 
@@ -34,6 +38,7 @@ pub use self::npy::{
     npy_f32_bytes, npy_i64_bytes, parse_npy, read_npy, read_tensor, write_npy_f32, write_npy_i64,
     NpyArray,
 };
+pub use self::pth::{parse_pth, read_pth};
 pub use self::safetensors::{
     f32_params_from_bytes, load_f32_params, parse_safetensors, read_safetensors, safetensors_bytes,
     write_safetensors,

@@ -3,6 +3,7 @@
 
 mod checkpoint;
 mod npy;
+mod pth;
 mod safetensors;
 
 use super::{write_atomic, Array, IoError};
