@@ -121,10 +121,26 @@ pub fn png_batch(bytes: &[u8], model: &AnyModel, source: &str) -> CliResult<Tens
 /// transform; for a square input). The file is read within [`MAX_PNG_BYTES`] and its
 /// declared size bounded before decoding.
 pub fn read_photo(path: &Path, model: &str, [h, w]: [usize; 2], resize: bool) -> CliResult<Input> {
-    use relprop::zoo::photos::{decode_rgb, resize_crop, CROP, RESIZE};
     let bytes = read_capped(path, MAX_PNG_BYTES).map_err(|e| in_file(path, e))?;
-    let image =
-        decode_rgb(&bytes).map_err(|e| CliError::input(format!("{}: {e}", path.display())))?;
+    let batch = photo_batch(&bytes, model, [h, w], resize, &path.display().to_string())?;
+    Ok(Input {
+        shape: batch.shape().to_vec(),
+        batch,
+    })
+}
+
+/// Decodes PNG or JPEG `bytes` into a batch `[1, 3, h, w]` as [`read_photo`] does (the
+/// server's uploads use it too, so both give the same input); `source` names the image in
+/// messages.
+pub fn photo_batch(
+    bytes: &[u8],
+    model: &str,
+    [h, w]: [usize; 2],
+    resize: bool,
+    source: &str,
+) -> CliResult<Tensor> {
+    use relprop::zoo::photos::{decode_rgb, resize_crop, CROP, RESIZE};
+    let image = decode_rgb(bytes).map_err(|e| CliError::input(format!("{source}: {e}")))?;
     let (ih, iw) = (image.height() as usize, image.width() as usize);
     let pixels = if (ih, iw) == (h, w) {
         // Channel-major values in [0, 1], no resampling.
@@ -136,15 +152,10 @@ pub fn read_photo(path: &Path, model: &str, [h, w]: [usize; 2], resize: bool) ->
         resize_crop(&image, h * RESIZE / CROP, h)
     } else {
         return Err(CliError::input(format!(
-            "{}: the image is {iw}x{ih} pixels but {model} takes {w}x{h} images",
-            path.display()
+            "{source}: the image is {iw}x{ih} pixels but {model} takes {w}x{h} images"
         )));
     };
-    let batch = Tensor::from_vec(pixels, &[1, 3, h, w])?;
-    Ok(Input {
-        shape: batch.shape().to_vec(),
-        batch,
-    })
+    Ok(Tensor::from_vec(pixels, &[1, 3, h, w])?)
 }
 
 /// Reads `--targets`: an int64 `.npy` with one class per sample.

@@ -1,5 +1,5 @@
 //! The JSON API's answers, computed on the worker threads: `models`, `explain`,
-//! `predict`, and the bundled `digit` and `composite` inputs.
+//! `predict`, and the bundled `digit`, `composite` and `photos` inputs.
 //!
 //! `explain` builds its method with the same function as `relprop explain`
 //! ([`method_named`]) and explains with the same call ([`attribute`]), so the relevance it
@@ -87,7 +87,14 @@ pub fn models(state: &AppState) -> Value {
     let list: Vec<Value> = state
         .models
         .iter()
-        .map(|m| json!({"name": m.name, "input_shape": m.shape, "classes": m.classes}))
+        .map(|m| {
+            let mut entry = json!({"name": m.name, "input_shape": m.shape, "classes": m.classes});
+            if m.takes_photos {
+                // The ImageNet model: the page names its top classes and offers photos.
+                entry["class_names"] = json!(relprop::zoo::imagenet::class_names());
+            }
+            entry
+        })
         .collect();
     Value::Array(list)
 }
@@ -217,6 +224,22 @@ pub fn predict_answer(state: &AppState, body: &[u8]) -> Result<Value, ApiError> 
 pub fn digit(class: usize, index: usize) -> Result<Value, ApiError> {
     let (label, data) = inputs::digit(class, index)?;
     Ok(json!({"label": label, "shape": [1, 28, 28], "data": data}))
+}
+
+/// `GET /api/photos`: the bundled photos' names and subjects.
+pub fn photos() -> Value {
+    let list: Vec<Value> = relprop::zoo::photos::PHOTOS
+        .iter()
+        .map(|p| json!({"name": p.name, "subject": p.subject}))
+        .collect();
+    Value::Array(list)
+}
+
+/// `GET /api/photos/NAME`: the bundled photo as the ImageNet model's input.
+pub fn photo(name: &str) -> Result<Value, ApiError> {
+    let data = inputs::photo(name)?;
+    let side = relprop::zoo::photos::CROP;
+    Ok(json!({"name": name, "shape": [3, side, side], "data": data}))
 }
 
 /// `GET /api/composite?left=A&right=B&index=I` or `GET /api/composite?seed=S`.

@@ -5,7 +5,7 @@ use crate::cli::error::{CliError, CliResult};
 use crate::cli::models::{load_any, AnyModel};
 use relprop::core::Tensor;
 use relprop::nn::train::predict;
-use relprop::zoo::ALL;
+use relprop::zoo::Architecture;
 use std::io::Write;
 
 /// One served model.
@@ -18,14 +18,19 @@ pub struct Served {
     pub shape: [usize; 3],
     /// Number of classes (the width of the logits).
     pub classes: usize,
+    /// Whether the model takes photos of any size (resized and cropped as by
+    /// `relprop explain --input photo.jpg`): the ImageNet model.
+    pub takes_photos: bool,
 }
 
 /// Loads `names` (zoo names or `.onnx` paths); with none, every zoo model whose weights
-/// load (a missing one is skipped with a note). A named model that fails is an error.
+/// load: the digit models, and the ImageNet model when its weights are already in the
+/// cache (never fetched here; a missing one is skipped with one note). A named model that
+/// fails is an error.
 pub fn load_all(names: &[String]) -> CliResult<Vec<Served>> {
     let mut served: Vec<Served> = Vec::new();
     if names.is_empty() {
-        for arch in ALL {
+        for arch in Architecture::every() {
             match load_one(arch.name()) {
                 Ok(m) => served.push(m),
                 Err(e) => {
@@ -57,7 +62,9 @@ fn load_one(name: &str) -> CliResult<Served> {
     };
     let logits = predict(model.module(), &Tensor::zeros(&[1, c, h, w]), 1)?;
     let classes = logits.numel();
+    let takes_photos = matches!(&model, AnyModel::Zoo(m) if !m.arch.is_embedded());
     Ok(Served {
+        takes_photos,
         name: name.to_string(),
         model,
         shape: [c, h, w],

@@ -5,7 +5,7 @@ use super::page;
 use super::workers::JobError;
 use crate::cli::error::{CliError, CliResult};
 use axum::body::Body;
-use axum::extract::{RawQuery, State};
+use axum::extract::{Path as UrlPath, RawQuery, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -208,6 +208,18 @@ fn router(state: Shared) -> Router {
         )
         .route("/api/digit", get(digit))
         .route("/api/composite", get(composite))
+        .route(
+            "/api/photos",
+            get(|| async { json(200, api::photos().to_string()) }),
+        )
+        .route(
+            "/api/photos/{name}",
+            get(
+                |State(s): State<Shared>, UrlPath(name): UrlPath<String>| async move {
+                    on_worker(s, move |_| api::photo(&name)).await
+                },
+            ),
+        )
         .fallback(|| async {
             error(ApiError {
                 status: 404,
