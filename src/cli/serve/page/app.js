@@ -9,7 +9,8 @@ const state = {
   models: [],
   methods: [],
   model: null,
-  // The input as given: {shape, data} values, or {png} base64; drawing resamples the canvas.
+  // The input as given: {shape, data} values, or {image} base64 (PNG or JPEG); drawing
+  // resamples the canvas.
   source: null,
   // Classes of a composite's two digits, when the input is one.
   labels: null,
@@ -98,7 +99,8 @@ const endStroke = () => {
 draw.addEventListener("pointerup", endStroke);
 draw.addEventListener("pointercancel", endStroke);
 
-// Shows values [C, H, W] on the drawing canvas (channels averaged), scaled up.
+// Shows values [C, H, W] on the drawing canvas (RGB as colour, else channels averaged),
+// scaled up.
 function showOnCanvas(shape, data) {
   const [c, h, w] = shape;
   const small = document.createElement("canvas");
@@ -108,8 +110,13 @@ function showOnCanvas(shape, data) {
   const img = ctx.createImageData(w, h);
   for (let i = 0; i < h * w; i++) {
     let v = 0;
+    const byte = (x) => Math.max(0, Math.min(255, Math.round(255 * x)));
+    if (c === 3) {
+      img.data.set([0, 1, 2].map((k) => byte(data[k * h * w + i])).concat(255), 4 * i);
+      continue;
+    }
     for (let k = 0; k < c; k++) v += data[k * h * w + i];
-    const g = Math.max(0, Math.min(255, Math.round(255 * v / c)));
+    const g = byte(v / c);
     img.data.set([g, g, g, 255], 4 * i);
   }
   ctx.putImageData(img, 0, 0);
@@ -149,7 +156,7 @@ function sameShape(a, b) {
 function requestInput() {
   const shape = state.model.input_shape;
   const s = state.source;
-  if (s && s.png) return { png: s.png };
+  if (s && s.image) return { image: s.image };
   if (s && sameShape(s.shape, shape)) return { input: { shape, data: s.data } };
   return { input: { shape, data: canvasValues(shape) } };
 }
@@ -202,21 +209,49 @@ $("upload").addEventListener("change", () => {
   const reader = new FileReader();
   reader.onload = () => {
     const url = reader.result;
-    state.source = { png: url.slice(url.indexOf(",") + 1) };
+    state.source = { image: url.slice(url.indexOf(",") + 1) };
     state.labels = null;
     const img = new Image();
     img.onload = () => {
       clearCanvas();
-      pen.imageSmoothingEnabled = false;
-      pen.drawImage(img, 0, 0, draw.width, draw.height);
+      pen.imageSmoothingEnabled = true;
+      if (takesPhotos()) {
+        // The server resizes and centre-crops 224/256 of the shorter side: show that square.
+        const side = (Math.min(img.width, img.height) * 224) / 256;
+        const x = (img.width - side) / 2;
+        const y = (img.height - side) / 2;
+        pen.drawImage(img, x, y, side, side, 0, 0, draw.width, draw.height);
+      } else {
+        pen.drawImage(img, 0, 0, draw.width, draw.height);
+      }
     };
     img.src = url;
-    $("input-info").textContent = `uploaded ${file.name} (the model's input size is needed)`;
+    $("input-info").textContent = takesPhotos()
+      ? `uploaded ${file.name} (resized and centre-cropped on the server)`
+      : `uploaded ${file.name} (the model's input size is needed)`;
     fillTargets();
     explainNow();
   };
   reader.readAsDataURL(file);
 });
+
+// Whether the current model takes photos of any size (the ImageNet model, which names
+// its classes).
+function takesPhotos() {
+  return Boolean(state.model && state.model.class_names);
+}
+
+async function loadPhoto() {
+  const name = $("photo").value;
+  if (!name) return;
+  try {
+    setStatus("loading photo…");
+    const a = await getJson(`/api/photos/${encodeURIComponent(name)}`);
+    useValues(a, `photo: ${name} (resized to 256, centre 224x224)`);
+  } catch (e) {
+    setStatus("error: " + e.message, true);
+  }
+}
 
 // ---- selectors -----------------------------------------------------------------------
 
@@ -226,7 +261,10 @@ function fillTargets() {
   t.textContent = "";
   if (state.labels) option(t, "both", `each digit (${state.labels[0]} and ${state.labels[1]})`);
   option(t, "", "predicted class");
-  for (let k = 0; k < state.model.classes; k++) option(t, String(k), `class ${k}`);
+  const names = state.model.class_names;
+  for (let k = 0; k < state.model.classes; k++) {
+    option(t, String(k), names ? `${k}: ${names[k]}` : `class ${k}`);
+  }
   const keep = [...t.options].some((o) => o.value === before) && !(state.labels && before === "");
   t.value = keep ? before : t.options[0].value;
 }
@@ -275,6 +313,24 @@ async function explainNow() {
   try {
     const ts = targets();
     const main = getJson("/api/explain", request($("method").value, ts[0]));
+    if (takesPhotos()) {
+      // A photo model takes a second or more per map: show the chosen one first, then
+      // the side-by-side methods one after another, so the server is never flooded.
+      const answer = await main;
+      if (seq !== state.seq) return;
+      render(answer, [], ts, performance.now() - start);
+      document.body.dataset.state = "busy";
+      const row = [];
+      for (const m of STRIP_METHODS) {
+        setStatus(`explaining (${m}, ${row.length + 1} of ${STRIP_METHODS.length})…`);
+        row.push(await getJson("/api/explain", request(m, ts[0])));
+        if (seq !== state.seq) return;
+        renderStrip([row], ts);
+      }
+      document.body.dataset.state = "idle";
+      setStatus("ready");
+      return;
+    }
     const strip = ts.map((t) => STRIP_METHODS.map((m) => getJson("/api/explain", request(m, t))));
     const [answer, ...rows] = await Promise.all([main, ...strip.map((r) => Promise.all(r))]);
     if (seq === state.seq) {
@@ -300,8 +356,9 @@ function render(answer, rows, ts, ms) {
   renderStrip(rows, ts);
   drawAudit($("audit"), answer);
   $("audit-notes").textContent = (answer.notes || []).join(" ");
+  const count = rows.length ? 1 + rows.length * STRIP_METHODS.length : 1;
   $("timing").textContent =
-    `${1 + rows.length * STRIP_METHODS.length} explanations in ${ms.toFixed(0)} ms ` +
+    `${count} explanation${count > 1 ? "s" : ""} in ${ms.toFixed(0)} ms ` +
     `(this one: ${answer.elapsed_ms.toFixed(1)} ms on the server)`;
   state.explained += 1;
   document.body.dataset.explained = String(state.explained);
@@ -311,12 +368,18 @@ function render(answer, rows, ts, ms) {
 
 function renderPrediction(answer) {
   const p = answer.probabilities;
-  $("predicted").textContent = `predicted: ${answer.predicted} (${(100 * p[answer.predicted]).toFixed(1)}%)`;
+  const names = state.model.class_names;
+  const label = (k) => (names ? `${names[k]} (${k})` : String(k));
+  $("predicted").textContent = `predicted: ${label(answer.predicted)} (${(100 * p[answer.predicted]).toFixed(1)}%)`;
   const box = $("probs");
   box.textContent = "";
-  p.forEach((v, k) => {
+  // Many classes: the five most probable, by name.
+  const shown = p.map((v, k) => k);
+  if (p.length > 10) shown.sort((a, b) => p[b] - p[a]).splice(5);
+  shown.forEach((k) => {
+    const v = p[k];
     const name = document.createElement("span");
-    name.textContent = k;
+    name.textContent = names ? names[k] : k;
     const bar = document.createElement("div");
     bar.className = "bar" + (k === answer.predicted ? " top" : "");
     const fill = document.createElement("div");
@@ -347,9 +410,22 @@ function drawHeatmap(canvas, relevance) {
   small.height = h;
   const ctx = small.getContext("2d");
   const img = ctx.createImageData(w, h);
-  for (let i = 0; i < h * w; i++) img.data.set([...bwr(m > 0 ? map[i] / m : 0), 255], 4 * i);
+  // On a photo, the map is an overlay: opaque where relevance is large, clear where none.
+  const overlay = takesPhotos();
+  for (let i = 0; i < h * w; i++) {
+    const t = m > 0 ? map[i] / m : 0;
+    const alpha = overlay ? Math.round(255 * Math.min(1, 1.5 * Math.abs(t))) : 255;
+    img.data.set([...bwr(t), alpha], 4 * i);
+  }
   ctx.putImageData(img, 0, 0);
   const out = canvas.getContext("2d");
+  out.clearRect(0, 0, canvas.width, canvas.height);
+  if (overlay) {
+    // The input as shown on the drawing canvas, dimmed to grey so the map stands out.
+    out.filter = "grayscale(1) opacity(0.6)";
+    out.drawImage(draw, 0, 0, canvas.width, canvas.height);
+    out.filter = "none";
+  }
   out.imageSmoothingEnabled = false;
   out.drawImage(small, 0, 0, canvas.width, canvas.height);
   return m;
@@ -483,6 +559,12 @@ async function start() {
     $("comp-left").value = "4";
     $("comp-right").value = "7";
     $("method").value = "lrp";
+    if (models.some((m) => m.class_names)) {
+      // The ImageNet model is served: offer the bundled photos.
+      option($("photo"), "", "choose…");
+      for (const p of await getJson("/api/photos")) option($("photo"), p.name, `${p.name}: ${p.subject}`);
+      $("photo-row").hidden = false;
+    }
     if (models.some((m) => m.name === "lenet5")) $("model").value = "lenet5";
     state.model = state.models.find((m) => m.name === $("model").value);
     fillRules();
@@ -510,4 +592,5 @@ $("digit-class").addEventListener("change", () => { state.digitIndex = 0; loadDi
 $("digit-next").addEventListener("click", () => { state.digitIndex += 1; loadDigit(); });
 $("comp-build").addEventListener("click", () => loadComposite(false));
 $("comp-random").addEventListener("click", () => loadComposite(true));
+$("photo").addEventListener("change", loadPhoto);
 start();
