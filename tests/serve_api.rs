@@ -258,7 +258,7 @@ fn bad_requests_get_a_json_4xx_and_the_server_keeps_serving() {
         (
             "/api/explain",
             json!({"model": "lenet5", "method": "lrp", "input": ok_input, "png": "aGVsbG8="}),
-            "not both",
+            "not several",
         ),
         (
             "/api/explain",

@@ -45,18 +45,28 @@ fn wait_explained(browser: &mut Browser, count: u64) {
     ));
 }
 
-#[test]
-fn the_page_explains_a_drawn_digit_in_chromium() {
-    let Some(chromium) = find_chromium() else {
+/// Chromium, or `None` when `RELPROP_SKIP_BROWSER_TEST=1` opts out; without it, a failure
+/// saying how to install it.
+fn chromium() -> Option<std::path::PathBuf> {
+    let found = find_chromium();
+    if found.is_none() {
         if std::env::var("RELPROP_SKIP_BROWSER_TEST").is_ok_and(|v| v == "1") {
             eprintln!("RELPROP_SKIP_BROWSER_TEST=1: the browser test is skipped");
-            return;
+            return None;
         }
         panic!(
             "the browser test needs Chromium: install it (Debian: `apt-get install chromium`), \
              or name it with RELPROP_CHROMIUM=/path/to/chromium; RELPROP_SKIP_BROWSER_TEST=1 \
              skips this test"
         );
+    }
+    found
+}
+
+#[test]
+fn the_page_explains_a_drawn_digit_in_chromium() {
+    let Some(chromium) = chromium() else {
+        return;
     };
     let server = Server::start(&["--model", "lenet5,multidigit"]);
     let profile = common::scratch("chromium-profile");
@@ -199,6 +209,82 @@ fn the_page_explains_a_drawn_digit_in_chromium() {
         std::fs::write(path, &png).unwrap();
     }
     println!("screenshot: {}", shot.display());
+    assert!(
+        browser.page_errors.is_empty(),
+        "page errors: {:?}",
+        browser.page_errors
+    );
+}
+
+/// Whether the ImageNet model's weights are in the cache; under CI they must be.
+fn have_imagenet_weights() -> bool {
+    match relprop::zoo::imagenet::cached_pth() {
+        Ok(_) => true,
+        Err(e) if std::env::var("CI").is_ok_and(|v| v == "true") => {
+            panic!("CI needs the efficientnet_lite0 weights: {e}")
+        }
+        Err(e) => {
+            eprintln!("skipped: {e}");
+            false
+        }
+    }
+}
+
+#[test]
+fn the_page_explains_a_bundled_photo_in_chromium() {
+    if !have_imagenet_weights() {
+        return;
+    }
+    let Some(chromium) = chromium() else {
+        return;
+    };
+    let server = Server::start(&["--model", "lenet5,efficientnet_lite0"]);
+    let profile = common::scratch("chromium-profile-photo");
+    let mut browser = Browser::launch(&chromium, profile, 1280, 1150);
+    browser.call(
+        "Page.navigate",
+        json!({"url": format!("{}/", server.url())}),
+    );
+    wait_explained(&mut browser, 0);
+    assert_eq!(
+        browser.eval("document.getElementById('photo-row').hidden"),
+        json!(false),
+        "the photo picker is offered with the ImageNet model"
+    );
+    let n = explained(&mut browser);
+    browser.eval(
+        "(() => { const s = document.getElementById('photo'); s.value = 'coffee'; \
+         s.dispatchEvent(new Event('change')); })()",
+    );
+    wait_explained(&mut browser, n);
+    assert_eq!(
+        browser.eval("state.model.name"),
+        json!("efficientnet_lite0")
+    );
+    let shown = browser.eval("document.getElementById('predicted').textContent");
+    assert!(
+        shown
+            .as_str()
+            .unwrap()
+            .starts_with("predicted: espresso (967)"),
+        "{shown}"
+    );
+    // Five named classes, not 1000 bars.
+    let names = browser.eval(
+        "[...document.querySelectorAll('#probs > span:nth-child(3n+1)')].map((s) => s.textContent).join('|')",
+    );
+    let names = names.as_str().unwrap();
+    assert_eq!(names.split('|').count(), 5, "{names}");
+    assert!(names.starts_with("espresso|"), "{names}");
+    // The four side-by-side maps arrive one after another, all of them in the end.
+    assert_eq!(
+        browser.eval("document.querySelectorAll('#strip figure').length"),
+        json!(4)
+    );
+    assert!(
+        inked(&mut browser, "heatmap") > 10_000,
+        "the map is drawn over the photo"
+    );
     assert!(
         browser.page_errors.is_empty(),
         "page errors: {:?}",
