@@ -163,7 +163,35 @@ impl Tensor {
 
     /// True when no element is NaN or infinite.
     pub fn all_finite(&self) -> bool {
-        self.data.iter().all(|v| v.is_finite())
+        // `v * 0` is 0 for finite `v` and NaN otherwise; adding those up in 8 lanes
+        // vectorises, where a short-circuiting `all` walks one value at a time (this runs
+        // over every activation of every checked forward pass).
+        let chunks = self.data.chunks_exact(8);
+        let tail_finite = chunks.remainder().iter().all(|v| v.is_finite());
+        let mut acc = [0.0f32; 8];
+        for c in chunks {
+            for k in 0..8 {
+                acc[k] += c[k] * 0.0;
+            }
+        }
+        tail_finite && acc.iter().all(|a| a.is_finite())
+    }
+
+    /// True when every element is `>= 0` (so none is NaN).
+    pub fn all_nonnegative(&self) -> bool {
+        // Counting in 8 lanes vectorises; a short-circuiting `all` would not, and this
+        // runs on every layer input an LRP rule splits by sign.
+        let chunks = self.data.chunks_exact(8);
+        let tail = chunks.remainder().iter().all(|&v| v >= 0.0);
+        let mut count = [0u32; 8];
+        for c in chunks {
+            for k in 0..8 {
+                count[k] += u32::from(c[k] >= 0.0);
+            }
+        }
+        let body = self.data.len() - self.data.len() % 8;
+        // Chunk counts are exact while a lane sees fewer than 2^32 chunks.
+        tail && count.iter().map(|&c| c as usize).sum::<usize>() == body
     }
 
     /// Largest elementwise difference to `other` relative to `other`'s largest magnitude.
@@ -195,5 +223,50 @@ impl fmt::Debug for Tensor {
             .collect();
         let more = if self.numel() > SHOWN { ", ..." } else { "" };
         write!(f, "Tensor{:?} [{}{more}]", self.shape, head.join(", "))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Tensor;
+
+    #[test]
+    fn all_finite_finds_every_non_finite_value_in_body_and_tail() {
+        // 21 values: two chunks of 8 and a tail of 5, so both loops are exercised.
+        let ok: Vec<f32> = (0..21).map(|i| (i as f32 - 10.0) * 1e37).collect();
+        let t = |v: Vec<f32>| Tensor::from_vec(v, &[21]).unwrap();
+        assert!(t(ok.clone()).all_finite());
+        let mut extremes = ok.clone();
+        extremes[3] = f32::MAX;
+        extremes[19] = -f32::MAX;
+        assert!(
+            t(extremes).all_finite(),
+            "huge but finite values are finite"
+        );
+        for at in [0, 7, 8, 15, 16, 20] {
+            for bad in [f32::NAN, f32::INFINITY, f32::NEG_INFINITY] {
+                let mut v = ok.clone();
+                v[at] = bad;
+                assert!(!t(v).all_finite(), "{bad} at {at} was missed");
+            }
+        }
+        assert!(Tensor::from_vec(vec![], &[0]).unwrap().all_finite());
+    }
+
+    #[test]
+    fn all_nonnegative_finds_every_negative_or_nan_value() {
+        let ok: Vec<f32> = (0..21).map(|i| i as f32 * 0.5).collect();
+        let t = |v: Vec<f32>| Tensor::from_vec(v, &[21]).unwrap();
+        assert!(t(ok.clone()).all_nonnegative());
+        for at in [0, 7, 8, 15, 16, 20] {
+            for bad in [-1e-30, f32::NAN, f32::NEG_INFINITY] {
+                let mut v = ok.clone();
+                v[at] = bad;
+                assert!(!t(v).all_nonnegative(), "{bad} at {at} was missed");
+            }
+        }
+        let mut zeros = vec![0.0f32; 21];
+        zeros[4] = -0.0;
+        assert!(t(zeros).all_nonnegative(), "-0 is not negative");
     }
 }

@@ -31,11 +31,7 @@ impl Affine<'_> {
         // After a ReLU the input is non-negative: x+ is x itself (shared, not copied)
         // and the x- branch is empty, which halves ZPlus and AlphaBeta.
         let sign_split = matches!(m, InputMod::Positive | InputMod::Negative);
-        if sign_split
-            && *self
-                .nonnegative
-                .get_or_init(|| x.data().iter().all(|&v| v >= 0.0))
-        {
+        if sign_split && *self.nonnegative.get_or_init(|| x.all_nonnegative()) {
             let positive = matches!(m, InputMod::Positive);
             let empty = !positive || x.data().iter().all(|&v| v == 0.0);
             return Ok((!empty).then(|| x.clone()));
