@@ -28,6 +28,7 @@ use super::gemm::gemm;
 use super::im2col::{col2im_add, im2col, im2col_pixel_major, sum, transpose};
 use super::split::{as_task, may_split};
 use rayon::prelude::*;
+use std::borrow::Cow;
 use std::cell::RefCell;
 
 /// Geometry of a 2-D convolution. `stride` and `padding` are `[h, w]`.
@@ -133,27 +134,38 @@ pub(super) const SHAPES_OK: &str = "conv: slice lengths were fixed by slicing";
 /// `out[n, c_out, oh, ow] = sum w * x (+ b[c_out])`
 pub fn conv2d_forward(g: &Conv2dGeom, x: &[f32], w: &[f32], b: Option<&[f32]>, out: &mut [f32]) {
     let b = b.map(|b| &b[..g.c_out]);
-    let wt = transposed_weight(g, w);
+    let (wt, transposed) = weight_operand(g, w);
+    let wt = (&*wt, transposed);
     match conv_bands::bands(g) {
-        Some(bands) => conv_bands::forward(g, &bands, x, &wt, b, out),
-        None => forward_samples(g, x, &wt, b, out),
+        Some(bands) => conv_bands::forward(g, &bands, x, wt, b, out),
+        None => forward_samples(g, x, wt, b, out),
     }
 }
 
-/// `W^T [K, c_out]`, transposed once per call: matrixmultiply then packs W with
-/// contiguous copies.
-pub(super) fn transposed_weight(g: &Conv2dGeom, w: &[f32]) -> Vec<f32> {
+/// The left operand of the forward GEMM and whether it is transposed: `W^T [K, c_out]`,
+/// transposed once per call so that matrixmultiply packs it with contiguous copies as
+/// often as the wide im2col matrix makes it; or, for a pointwise convolution, `W` as it
+/// is: its GEMM packs W about once, so a transposition would cost as much as it saves.
+pub(super) fn weight_operand<'a>(g: &Conv2dGeom, w: &'a [f32]) -> (Cow<'a, [f32]>, bool) {
     let kd = g.k_dim();
+    let w = &w[..g.c_out * kd];
+    if g.pointwise() {
+        return (Cow::Borrowed(w), false);
+    }
     let mut wt = vec![0.0f32; g.c_out * kd];
-    transpose(&w[..g.c_out * kd], g.c_out, kd, &mut wt);
-    wt
+    transpose(w, g.c_out, kd, &mut wt);
+    (Cow::Owned(wt), true)
 }
+
+/// The forward GEMM's left operand: the weights and whether they are stored transposed
+/// (see [`weight_operand`]).
+pub(super) type WeightOperand<'a> = (&'a [f32], bool);
 
 /// [`conv2d_forward`] a sample at a time, given `W^T`.
 pub(super) fn forward_samples(
     g: &Conv2dGeom,
     x: &[f32],
-    wt: &[f32],
+    wt: WeightOperand,
     b: Option<&[f32]>,
     out: &mut [f32],
 ) {
@@ -190,7 +202,7 @@ fn cols_of<'a>(g: &Conv2dGeom, x_n: &'a [f32], buf: &'a mut [f32]) -> &'a [f32] 
 pub(super) fn forward_sample(
     g: &Conv2dGeom,
     x_n: &[f32],
-    wt: &[f32],
+    (wt, transposed): WeightOperand,
     b: Option<&[f32]>,
     buf: &mut [f32],
     out_n: &mut [f32],
@@ -198,7 +210,10 @@ pub(super) fn forward_sample(
     let (kd, p) = (g.k_dim(), g.p_dim());
     let cols = cols_of(g, x_n, buf);
     let beta = fill_bias(out_n, b, p);
-    gemm(g.c_out, kd, p, 1.0, wt, true, cols, false, beta, out_n).expect(SHAPES_OK);
+    gemm(
+        g.c_out, kd, p, 1.0, wt, transposed, cols, false, beta, out_n,
+    )
+    .expect(SHAPES_OK);
 }
 
 /// Writes the bias into every output row (the GEMM then accumulates onto it with

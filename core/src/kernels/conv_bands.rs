@@ -8,7 +8,7 @@
 //! kernel on it. Output bands are disjoint and copied into place; the input rows two
 //! bands read overlap by the kernel's reach, so input-side results are added up.
 
-use super::conv::{conv2d_backward_input, forward_samples, Conv2dGeom};
+use super::conv::{conv2d_backward_input, forward_samples, Conv2dGeom, WeightOperand};
 use super::conv_fused;
 use super::split::{as_task, may_split};
 use rayon::prelude::*;
@@ -22,8 +22,13 @@ const MIN_WORK: usize = 1 << 20;
 pub(super) fn bands(g: &Conv2dGeom) -> Option<Vec<(usize, usize)>> {
     let threads = rayon::current_num_threads();
     let oh = g.out_h();
-    let worth =
-        g.n == 1 && oh >= 2 * threads && g.c_out * g.k_dim() * g.p_dim() >= MIN_WORK && may_split();
+    // A pointwise convolution is one GEMM on the sample as it lies, which splits itself
+    // across threads without the bands' copies of the input and output rows.
+    let worth = g.n == 1
+        && !g.pointwise()
+        && oh >= 2 * threads
+        && g.c_out * g.k_dim() * g.p_dim() >= MIN_WORK
+        && may_split();
     worth.then(|| {
         (0..threads)
             .map(|t| (t * oh / threads, (t + 1) * oh / threads))
@@ -83,12 +88,12 @@ fn band_of_output(buf: &[f32], g: &Conv2dGeom, (oh0, oh1): (usize, usize)) -> Ve
         .collect()
 }
 
-/// `out[c_out, P]` of one sample, band by band (see the module docs), given `W^T`.
+/// `out[c_out, P]` of one sample, band by band (see the module docs), given the forward operand.
 pub(super) fn forward(
     g: &Conv2dGeom,
     bands: &[(usize, usize)],
     x: &[f32],
-    wt: &[f32],
+    wt: WeightOperand,
     b: Option<&[f32]>,
     out: &mut [f32],
 ) {
@@ -178,7 +183,7 @@ pub(super) fn forward_map_backward(
     g: &Conv2dGeom,
     bands: &[(usize, usize)],
     x: &[f32],
-    (w, wt): (&[f32], &[f32]),
+    (w, wt): (&[f32], WeightOperand),
     b: Option<&[f32]>,
     r: &[f32],
     f: &(impl Fn(f32, f32) -> f32 + Sync + Send),

@@ -16,8 +16,8 @@
 //! three branches share one denominator and each takes its own transposed product).
 
 use super::conv::{
-    cols_len, for_each_sample, forward_sample, input_vjp_sample, scratch_of, transposed_weight,
-    Conv2dGeom,
+    cols_len, for_each_sample, forward_sample, input_vjp_sample, scratch_of, weight_operand,
+    Conv2dGeom, WeightOperand,
 };
 
 /// `out[n] = x[n] * J^T(f(r[n], conv(x[n], w) + b))` for every sample (see the module
@@ -33,22 +33,23 @@ pub fn conv2d_forward_map_backward(
     out: &mut [f32],
 ) {
     let w = &w[..g.c_out * g.k_dim()];
-    let wt = transposed_weight(g, w);
+    let (wt, transposed) = weight_operand(g, w);
+    let wt = (&*wt, transposed);
     match super::conv_bands::bands(g) {
         Some(bands) => {
-            super::conv_bands::forward_map_backward(g, &bands, x, (w, &wt), b, r, &f, out)
+            super::conv_bands::forward_map_backward(g, &bands, x, (w, wt), b, r, &f, out)
         }
-        None => each_sample(g, x, (w, &wt), b, r, f, out),
+        None => each_sample(g, x, (w, wt), b, r, f, out),
     }
 }
 
 /// [`conv2d_forward_map_backward`] a sample at a time (samples spread over threads),
-/// given `W` and `W^T`.
+/// given `W` and the forward operand (see [`weight_operand`]).
 #[allow(clippy::too_many_arguments)]
 pub(super) fn each_sample(
     g: &Conv2dGeom,
     x: &[f32],
-    (w, wt): (&[f32], &[f32]),
+    (w, wt): (&[f32], WeightOperand),
     b: Option<&[f32]>,
     r: &[f32],
     f: impl Fn(f32, f32) -> f32 + Sync + Send,
@@ -56,7 +57,7 @@ pub(super) fn each_sample(
 ) {
     let (x_sz, o_sz) = (g.c_in * g.h * g.w, g.c_out * g.p_dim());
     let b = b.map(|b| &b[..g.c_out]);
-    // W^T [K, c_out] packs with contiguous copies in the forward product; the transposed
+    // The forward product takes the operand chosen by `weight_operand`; the transposed
     // product reads W itself, transposed by stride.
     for_each_sample(g.n, out, x_sz, |i, out_n, scratch| {
         let x_n = &x[i * x_sz..(i + 1) * x_sz];
