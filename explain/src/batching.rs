@@ -14,32 +14,63 @@ use crate::composite::Composite;
 use crate::method::Attribution;
 use crate::seed::{Seed, Targets};
 use crate::verify::{verify, Verification};
+use rayon::prelude::*;
+use relprop_core::kernels::split::{as_task, may_split};
 use relprop_core::{Error, Result, Tensor};
 use relprop_nn::Module;
 
-/// Samples per chunk: measured on `vgg_small` and `lenet5`, 32 to 64 samples per pass
-/// were fastest; a few samples more or less cost nothing measurable.
+/// Samples per chunk at most: measured on `vgg_small` and `lenet5`, 32 to 64 samples per
+/// pass were fastest; a few samples more or less cost nothing measurable.
 pub const CHUNK: usize = 64;
+
+/// Input values per chunk that [`chunk_len`] aims for: 64 samples of a 32x32 RGB image.
+/// A chunk's activations scale with its input, and with an ImageNet-sized sample (150,528
+/// values; EfficientNet-Lite0's activations are some 50 times that) a chunk of one is
+/// already larger than the caches.
+pub const CHUNK_VALUES: usize = 64 * 3 * 32 * 32;
+
+/// Samples per chunk for the batch `x`: [`CHUNK`], or fewer so that a chunk holds about
+/// [`CHUNK_VALUES`] input values (at least one sample).
+pub fn chunk_len(x: &Tensor) -> usize {
+    let per_sample: usize = x.shape().iter().skip(1).product();
+    (CHUNK_VALUES / per_sample.max(1)).clamp(1, CHUNK)
+}
 
 /// Explains `x` a chunk of at most `chunk` samples at a time with `explain_chunk` and
 /// joins the results. `targets` apply to the whole batch.
+///
+/// Chunks of one sample run side by side, one per thread, each with its kernels on its own
+/// thread: a single large sample keeps both cores busy only by splitting every kernel,
+/// which costs copies and synchronisation at each of its many small layers, while whole
+/// samples in parallel need neither (and the maps are the same, sample by sample).
 pub fn in_chunks(
     x: &Tensor,
     targets: &Targets,
     chunk: usize,
-    mut explain_chunk: impl FnMut(&Tensor, &Targets) -> Result<Attribution>,
+    explain_chunk: impl Fn(&Tensor, &Targets) -> Result<Attribution> + Sync,
 ) -> Result<Attribution> {
     let n = x.shape().first().copied().unwrap_or(0);
     if let Targets::PerSample(v) = targets {
         Targets::check_count(v.len(), n)?;
     }
     let chunk = chunk.max(1);
-    let mut parts = Vec::with_capacity(n.div_ceil(chunk));
-    for start in (0..n).step_by(chunk) {
+    let starts: Vec<usize> = (0..n).step_by(chunk).collect();
+    let run = |start: usize| -> Result<(usize, Attribution)> {
         let end = (start + chunk).min(n);
         let t = chunk_targets(targets, start, end);
-        parts.push((start, explain_chunk(&x.batch_range(start, end)?, &t)?));
-    }
+        Ok((start, explain_chunk(&x.batch_range(start, end)?, &t)?))
+    };
+    let parts = if chunk == 1 && starts.len() > 1 && may_split() {
+        starts
+            .par_iter()
+            .map(|&start| as_task(|| run(start)))
+            .collect::<Result<Vec<_>>>()?
+    } else {
+        starts
+            .iter()
+            .map(|&start| run(start))
+            .collect::<Result<_>>()?
+    };
     join(parts)
 }
 

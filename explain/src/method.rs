@@ -205,8 +205,9 @@ pub struct Attribution {
 
 /// Explains `model` at `x` for `targets` with `method`.
 ///
-/// Batches larger than [`batching::CHUNK`] samples are explained a chunk at a time when
-/// the method is per-sample (gradients and the LRP family): the same maps, faster.
+/// Batches larger than one chunk ([`batching::chunk_len`]: up to [`batching::CHUNK`]
+/// samples, one for an ImageNet-sized input) are explained a chunk at a time when the
+/// method is per-sample (gradients and the LRP family): the same maps, faster.
 pub fn explain(
     model: &dyn Module,
     x: &Tensor,
@@ -217,8 +218,9 @@ pub fn explain(
     // `relprop_core::kernels::split`).
     on_pool(|| {
         let n = x.shape().first().copied().unwrap_or(0);
-        if n > batching::CHUNK && method.walks_the_tape() {
-            return batching::in_chunks(x, targets, batching::CHUNK, |x, t| {
+        let chunk = batching::chunk_len(x);
+        if n > chunk && method.walks_the_tape() {
+            return batching::in_chunks(x, targets, chunk, |x, t| {
                 explain_batch(model, x, t, method)
             });
         }

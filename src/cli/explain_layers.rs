@@ -6,7 +6,7 @@ use super::explain::{sample_sum, ExplainArgs};
 use super::input::Input;
 use super::models::AnyModel;
 use relprop::core::Tensor;
-use relprop::explain::batching::{chunk_targets, join_audits, CHUNK};
+use relprop::explain::batching::{chunk_len, chunk_targets, join_audits};
 use relprop::explain::{explain_layers, Method, Neuron, Targets};
 
 /// The map to write (at `--layer`, else the input's in the input's shape) and, for an
@@ -31,8 +31,9 @@ pub fn run(
     // Chunked like `explain`: only the requested map of each chunk is kept, not the maps
     // of every layer for the whole batch.
     let (mut maps, mut explained, mut audits) = (Vec::new(), Vec::new(), Vec::new());
-    for first in (0..n).step_by(CHUNK) {
-        let end = (first + CHUNK).min(n);
+    let chunk_size = chunk_len(&input.batch);
+    for first in (0..n).step_by(chunk_size) {
+        let end = (first + chunk_size).min(n);
         let chunk = input.batch.batch_range(first, end)?;
         let t = chunk_targets(targets, first, end);
         let part = explain_layers(model.module(), &chunk, &t, method, neuron.as_ref())?;

@@ -3,7 +3,7 @@
 use super::error::{CliError, CliResult};
 use super::input::ModelInput;
 use clap::Args;
-use relprop::explain::batching::{verify_in_chunks, CHUNK};
+use relprop::explain::batching::{chunk_len, verify_in_chunks};
 use relprop::explain::verify::DEFAULT_TOLERANCE;
 use relprop::explain::{Seed, Targets};
 
@@ -57,7 +57,7 @@ pub fn run(args: &VerifyArgs) -> CliResult {
         &composite,
         &Seed::OneHot,
         args.tolerance,
-        CHUNK,
+        chunk_len(&input.batch),
     )?;
     out!("{v}");
     let bad = v.violations();
