@@ -3,8 +3,8 @@
 
 use relprop_core::{Conv2dSpec, Rng, Tensor};
 use relprop_explain::batching::{self, CHUNK};
-use relprop_nn::{Conv2d, GlobalAvgPool, Linear, Relu, Sequential};
 use relprop_explain::{explain, Composite, Method, Seed, Targets};
+use relprop_nn::{Conv2d, GlobalAvgPool, Linear, Relu, Sequential};
 use relprop_zoo::Architecture;
 
 fn bdt() -> Composite {
@@ -100,7 +100,11 @@ fn chunks_shrink_with_the_sample_size() {
     assert_eq!(len(&[500, 1, 28, 28]), CHUNK, "digits keep the full chunk");
     assert_eq!(len(&[500, 3, 32, 32]), CHUNK);
     assert_eq!(len(&[500, 3, 64, 64]), 16);
-    assert_eq!(len(&[16, 3, 224, 224]), 1, "ImageNet samples go one at a time");
+    assert_eq!(
+        len(&[16, 3, 224, 224]),
+        1,
+        "ImageNet samples go one at a time"
+    );
     assert_eq!(len(&[4, 3, 1000, 1000]), 1, "never fewer than one");
 }
 

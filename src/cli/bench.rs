@@ -6,7 +6,7 @@ use super::limits::{check_count, MAX_BATCH, MAX_MIN_SECONDS};
 use super::models::load_any;
 use relprop::core::{Result, Tape, Tensor};
 use relprop::explain::{explain, Composite, Method, Seed, Targets};
-use relprop::nn::train::Labels;
+use relprop::nn::train::{predict, Labels};
 use relprop::nn::{Adam, Gradients, Mode, Module, Optimizer};
 use std::io::Write;
 use std::time::Instant;
@@ -35,12 +35,8 @@ fn run_once(method: &str, model: &mut dyn Module, x: &Tensor, opt: &mut Adam) ->
         seed: Seed::OneHot,
     };
     let m = match method {
-        "forward" => {
-            let mut tape = Tape::for_inference();
-            let id = tape.constant(x.clone());
-            model.forward(&mut tape, id, Mode::Eval)?;
-            return Ok(());
-        }
+        // What `relprop predict` does with the batch (photos one per thread).
+        "forward" => return predict(model, x, super::predict::predict_chunk(x)).map(|_| ()),
         "train-step" => {
             let mut tape = Tape::new();
             let id = tape.constant(x.clone());

@@ -72,6 +72,16 @@ pub fn read_input_npy(
     Ok((Tensor::from_vec(data, &shape)?, stored))
 }
 
+/// Samples per forward pass of `predict`: batches of about 4 Mi input values (256 digits),
+/// but photos one at a time, which `predict` then runs side by side, one per thread.
+pub fn predict_chunk(x: &Tensor) -> usize {
+    let per_sample = x.shape()[1..].iter().product::<usize>().max(1);
+    if per_sample > 1 << 17 {
+        return 1;
+    }
+    ((1 << 22) / per_sample).clamp(1, 256)
+}
+
 /// Writes the raw logits `[N, classes]` to `out`, or prints the predicted classes (for an
 /// ImageNet model the top five with names and probabilities).
 pub fn run_predict(
@@ -85,10 +95,7 @@ pub fn run_predict(
     }
     let model = load_any(name, weights)?;
     let x = read_input(input, &model)?.batch;
-    // Batches of about 4 Mi input values: 256 digits, or 27 photos at 224x224.
-    let per_sample = x.shape()[1..].iter().product::<usize>().max(1);
-    let chunk = ((1 << 22) / per_sample).clamp(1, 256);
-    let logits = predict(model.module(), &x, chunk)?;
+    let logits = predict(model.module(), &x, predict_chunk(&x))?;
     let named = matches!(&model, AnyModel::Zoo(m) if !m.arch.is_embedded());
     match out {
         Some(path) => {
