@@ -84,6 +84,8 @@ fn fold_pair(
         .zip(var.data())
         .map(|(&g, &v)| f64::from(g) / (f64::from(v) + eps).sqrt())
         .collect();
+    // The shapes were checked against `[out]`; `max(1)` only keeps an empty weight from
+    // dividing by zero (and `chunks` from a zero length): it then folds to nothing.
     let per_channel = weight.numel() / scale.len().max(1);
     let w: Vec<f32> = weight
         .data()
