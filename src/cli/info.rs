@@ -52,6 +52,21 @@ fn published(arch: relprop::zoo::Architecture) -> CliResult {
         "input        [N, {c}, {h}, {w}] RGB in [0, 1] (any size; photos: resize 256, crop 224)"
     );
     outln!("parameters   {}", model.parameter_count());
+    if arch == relprop::zoo::Architecture::EfficientnetLite0 {
+        use relprop::zoo::efficientnet::{build, BatchNorms};
+        let published = build(BatchNorms::Separate, &mut relprop::core::Rng::new(0));
+        let published_count: usize = published
+            .net
+            .params()
+            .iter()
+            .filter(|p| p.trainable)
+            .map(|p| p.value.numel())
+            .sum();
+        outln!(
+            "batchnorms   folded into the {} convolutions they follow when the weights load ({published_count} parameters as published)",
+            published.pairs.len()
+        );
+    }
     outln!("classes      {} (ImageNet)", arch.classes());
     let state = match imagenet::cached_pth() {
         Ok(_) => "in the cache (SHA-256 checked)".to_string(),

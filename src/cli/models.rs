@@ -2,8 +2,7 @@
 //! or an `.onnx` file by path.
 
 use super::error::{in_file, CliError, CliResult};
-use relprop::nn::io::{read_pth, read_safetensors, Checkpoint};
-use relprop::nn::state::{expected_shapes, load_state};
+use relprop::nn::io::{read_pth, read_safetensors, Checkpoint, IoError};
 use relprop::nn::Module;
 use relprop::onnx::OnnxNet;
 use relprop::zoo::{imagenet, pretrained, Architecture, Model};
@@ -33,7 +32,6 @@ pub fn load(name: &str, weights: Option<&Path>) -> CliResult<Model> {
         return pretrained::load(arch)
             .map_err(|e| CliError::internal(format!("embedded weights of {name}: {e}")));
     };
-    let mut model = arch.build(0);
     let format = weight_format(path);
     let is_named = format != "checkpoint";
     let state = if is_named {
@@ -45,10 +43,10 @@ pub fn load(name: &str, weights: Option<&Path>) -> CliResult<Model> {
         .map_err(|e| in_file(path, e))?;
         // A parameter in another dtype is named as such rather than reported missing;
         // weights are never converted silently (an F64 file may hold a different model).
-        let expected = expected_shapes(&model);
+        let names = arch.state_names();
         if let Some((name, a)) = arrays
             .iter()
-            .find(|(n, a)| a.dtype() != "f32" && expected.iter().any(|(e, _)| e == n))
+            .find(|(n, a)| a.dtype() != "f32" && names.contains(n))
         {
             return Err(in_file(
                 path,
@@ -63,15 +61,22 @@ pub fn load(name: &str, weights: Option<&Path>) -> CliResult<Model> {
             .into_iter()
             .filter(|(_, a)| a.dtype() == "f32")
             .map(|(n, a)| Ok((n, a.into_tensor()?)))
-            .collect::<Result<Vec<_>, relprop::nn::io::IoError>>()
+            .collect::<Result<Vec<_>, IoError>>()
             .map_err(|e| in_file(path, e))?
     } else {
         let ckpt = Checkpoint::load(path).map_err(|e| in_file(path, e))?;
-        ckpt.validate(arch.name(), &expected_shapes(&model))
-            .map_err(|e| in_file(path, e))?;
+        if ckpt.architecture != arch.name() {
+            let e = IoError::WrongArchitecture {
+                expected: arch.name().to_string(),
+                found: ckpt.architecture,
+            };
+            return Err(in_file(path, e));
+        }
         ckpt.params
     };
-    load_state(&mut model, &state, is_named).map_err(|e| {
+    // Checked by name and shape as it loads; efficientnet_lite0 takes either of its
+    // layouts and comes back with its BatchNorms folded.
+    arch.with_state(&state, is_named).map_err(|e| {
         // The loader's messages say "checkpoint"; name the format the user gave.
         let message = e.to_string();
         let message = match message.strip_prefix("checkpoint: ") {
@@ -79,8 +84,7 @@ pub fn load(name: &str, weights: Option<&Path>) -> CliResult<Model> {
             _ => message,
         };
         CliError::input(format!("{}: {message}", path.display()))
-    })?;
-    Ok(model)
+    })
 }
 
 /// The format of a weights file, by its extension: `safetensors`, `pth` (PyTorch's

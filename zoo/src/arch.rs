@@ -5,7 +5,10 @@
 //! documented on their constructors. `efficientnet_lite0` is the published ImageNet model
 //! (see [`crate::efficientnet`]).
 
-use relprop_core::{Conv2dSpec, NodeId, Result, Rng, Tape};
+use crate::efficientnet::{self, BatchNorms};
+use relprop_core::{Conv2dSpec, NodeId, Result, Rng, Tape, Tensor};
+use relprop_nn::io::IoError;
+use relprop_nn::state::load_state;
 use relprop_nn::{
     BatchNorm2d, Conv2d, Flatten, Linear, MaxPool2d, Mode, Module, Param, Relu, Residual,
     Sequential,
@@ -92,7 +95,9 @@ impl Architecture {
         }
     }
 
-    /// A freshly initialised model (PyTorch default initialisation) from `seed`.
+    /// A freshly initialised model (PyTorch default initialisation) from `seed`;
+    /// `efficientnet_lite0` in its folded variant (convolutions with biases, no BatchNorms),
+    /// the one its loaded weights come in.
     pub fn build(self, seed: u64) -> Model {
         let mut rng = Rng::new(seed);
         let r = &mut rng;
@@ -121,9 +126,47 @@ impl Architecture {
             Architecture::VggSmallBn => vgg(true, 64, r),
             Architecture::ResnetSmall => resnet(r),
             Architecture::Multidigit => multidigit(r),
-            Architecture::EfficientnetLite0 => crate::efficientnet::efficientnet_lite0(r),
+            Architecture::EfficientnetLite0 => efficientnet::build(BatchNorms::Folded, r).net,
         };
         Model { arch: self, net }
+    }
+
+    /// Every parameter and buffer name a state dict of this architecture may hold; for
+    /// `efficientnet_lite0`, the names of both layouts (with BatchNorms and folded).
+    pub fn state_names(self) -> Vec<String> {
+        let mut names: Vec<String> = self
+            .build(0)
+            .params()
+            .iter()
+            .map(|p| p.name.clone())
+            .collect();
+        if self == Architecture::EfficientnetLite0 {
+            let separate = efficientnet::build(BatchNorms::Separate, &mut Rng::new(0)).net;
+            for p in separate.params() {
+                if !names.contains(&p.name) {
+                    names.push(p.name.clone());
+                }
+            }
+        }
+        names
+    }
+
+    /// This architecture with the weights of `state`, matched by `state_dict` name and
+    /// checked as [`load_state`] checks them (entries the model lacks are errors unless
+    /// `ignore_extra`). `efficientnet_lite0` takes the published layout (BatchNorms), which
+    /// it folds, or an already folded one (see [`efficientnet::fold`]).
+    pub fn with_state(
+        self,
+        state: &[(String, Tensor)],
+        ignore_extra: bool,
+    ) -> std::result::Result<Model, IoError> {
+        if self == Architecture::EfficientnetLite0 {
+            let net = efficientnet::fold::from_state(state, ignore_extra)?;
+            return Ok(Model { arch: self, net });
+        }
+        let mut model = self.build(0);
+        load_state(&mut model, state, ignore_extra)?;
+        Ok(model)
     }
 }
 

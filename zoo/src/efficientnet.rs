@@ -10,6 +10,14 @@
 //! works. Stride-1 convolutions pad `k / 2` on each side, which is the same thing. The
 //! input normalisation `(x - 0.5) / 0.5` is the first layer, so the model takes RGB in
 //! [0, 1]; the head pools globally, so 224x224 is the default, not a requirement.
+//!
+//! The network comes in two variants ([`BatchNorms`]): as published, every convolution
+//! followed by its own BatchNorm, and folded, every convolution with a bias and no
+//! BatchNorm after it. Both compute the same function at inference; the folded one records
+//! one node fewer per convolution, and LRP needs no canonizer to explain it. Loading
+//! weights gives the folded one ([`fold`]).
+
+pub mod fold;
 
 use crate::same_conv::SameConv2d;
 use relprop_core::{Conv2dSpec, Rng};
@@ -64,98 +72,162 @@ const HEAD: usize = 1280;
 /// ImageNet classes.
 pub const CLASSES: usize = 1000;
 
-fn bn(name: String, channels: usize) -> BatchNorm2d {
-    let mut bn = BatchNorm2d::new(name, channels);
-    bn.eps = BN_EPS;
-    bn
+/// Whether the convolutions are followed by BatchNorm layers or have them folded in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BatchNorms {
+    /// Every convolution without bias, followed by a BatchNorm (eps [`BN_EPS`]): the
+    /// published state dict's layout.
+    Separate,
+    /// Every convolution with a bias and no BatchNorm after it: what inference runs.
+    Folded,
 }
 
-/// A `k`x`k` convolution without bias (BatchNorm follows every one): "SAME"-padded per
-/// input when strided, `k / 2` on each side otherwise.
-fn conv(
-    name: String,
-    (cin, cout): (usize, usize),
-    k: usize,
+/// A convolution and the BatchNorm that follows it in the published network, by layer
+/// name (`_blocks.3._depthwise_conv` and `_blocks.3._bn1`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConvBn {
+    /// The convolution's name (its parameters are `{conv}.weight`, and `{conv}.bias`
+    /// when folded).
+    pub conv: String,
+    /// The BatchNorm's name (`{bn}.weight`, `.bias`, `.running_mean`, `.running_var`).
+    pub bn: String,
+}
+
+/// A built network with its convolution/BatchNorm pairs, in network order (recorded for
+/// either variant: the folded one needs them to take the published weights).
+pub struct Built {
+    /// The layers.
+    pub net: Sequential,
+    /// Every convolution and the BatchNorm it has (or had, when folded).
+    pub pairs: Vec<ConvBn>,
+}
+
+/// Builds either variant, recording each convolution/BatchNorm pair once.
+struct Builder<'a> {
+    batch_norms: BatchNorms,
+    pairs: Vec<ConvBn>,
+    r: &'a mut Rng,
+}
+
+/// One convolution's shape: channels in and out, kernel size, stride, groups.
+struct ConvShape {
+    channels: (usize, usize),
+    kernel: usize,
     stride: usize,
     groups: usize,
-    r: &mut Rng,
-) -> Box<dyn Module> {
-    let spec = Conv2dSpec {
-        groups,
-        ..Conv2dSpec::new(stride, k / 2)
-    };
-    // The group count always divides both channel counts here (1 or depthwise).
-    let layer = Conv2d::grouped(name, cin, cout, [k, k], spec, false, r)
-        .unwrap_or_else(|e| unreachable!("fixed architecture: {e}"));
-    if stride == 1 {
-        Box::new(layer)
-    } else {
-        Box::new(SameConv2d::new(layer))
+}
+
+impl ConvShape {
+    /// A 1x1 convolution, stride 1.
+    fn pointwise(cin: usize, cout: usize) -> Self {
+        ConvShape {
+            channels: (cin, cout),
+            kernel: 1,
+            stride: 1,
+            groups: 1,
+        }
     }
 }
 
-/// Block `i`: (1x1 expand, BN, ReLU6,) depthwise kxk, BN, ReLU6, 1x1 project, BN; with
-/// an identity shortcut when it keeps the shape.
-fn block(i: usize, cin: usize, s: &Stage, stride: usize, r: &mut Rng) -> Box<dyn Module> {
-    let p = format!("_blocks.{i}");
-    let mid = cin * s.expand;
-    let mut body = Sequential::new(format!("{p}.body"));
-    if s.expand != 1 {
-        body.push_boxed(conv(format!("{p}._expand_conv"), (cin, mid), 1, 1, 1, r));
-        body.push(bn(format!("{p}._bn0"), mid));
-        body.push(Clamp::relu6_named(format!("{p}._relu0")));
+impl Builder<'_> {
+    /// Pushes the convolution `conv` onto `seq` and, unless folded, the BatchNorm `bn`
+    /// after it. "SAME"-padded per input when strided, `k / 2` on each side otherwise.
+    fn conv_bn(&mut self, seq: &mut Sequential, conv: String, bn: String, shape: ConvShape) {
+        let ConvShape {
+            channels: (cin, cout),
+            kernel: k,
+            stride,
+            groups,
+        } = shape;
+        let spec = Conv2dSpec {
+            groups,
+            ..Conv2dSpec::new(stride, k / 2)
+        };
+        let bias = self.batch_norms == BatchNorms::Folded;
+        // The group count always divides both channel counts here (1 or depthwise).
+        let layer = Conv2d::grouped(conv.clone(), cin, cout, [k, k], spec, bias, self.r)
+            .unwrap_or_else(|e| unreachable!("fixed architecture: {e}"));
+        if stride == 1 {
+            seq.push(layer);
+        } else {
+            seq.push(SameConv2d::new(layer));
+        }
+        if self.batch_norms == BatchNorms::Separate {
+            let mut norm = BatchNorm2d::new(bn.clone(), cout);
+            norm.eps = BN_EPS;
+            seq.push(norm);
+        }
+        self.pairs.push(ConvBn { conv, bn });
     }
-    body.push_boxed(conv(
-        format!("{p}._depthwise_conv"),
-        (mid, mid),
-        s.kernel,
-        stride,
-        mid,
-        r,
-    ));
-    body.push(bn(format!("{p}._bn1"), mid));
-    body.push(Clamp::relu6_named(format!("{p}._relu1")));
-    body.push_boxed(conv(
-        format!("{p}._project_conv"),
-        (mid, s.channels),
-        1,
-        1,
-        1,
-        r,
-    ));
-    body.push(bn(format!("{p}._bn2"), s.channels));
-    if stride == 1 && cin == s.channels {
-        Box::new(Residual::new(p, body, None))
-    } else {
-        Box::new(body)
+
+    /// Block `i`: (1x1 expand, BN, ReLU6,) depthwise kxk, BN, ReLU6, 1x1 project, BN;
+    /// with an identity shortcut when it keeps the shape.
+    fn block(&mut self, i: usize, cin: usize, s: &Stage, stride: usize) -> Box<dyn Module> {
+        let p = format!("_blocks.{i}");
+        let mid = cin * s.expand;
+        let mut body = Sequential::new(format!("{p}.body"));
+        if s.expand != 1 {
+            let (conv, bn) = (format!("{p}._expand_conv"), format!("{p}._bn0"));
+            self.conv_bn(&mut body, conv, bn, ConvShape::pointwise(cin, mid));
+            body.push(Clamp::relu6_named(format!("{p}._relu0")));
+        }
+        let depthwise = ConvShape {
+            channels: (mid, mid),
+            kernel: s.kernel,
+            stride,
+            groups: mid,
+        };
+        let (conv, bn) = (format!("{p}._depthwise_conv"), format!("{p}._bn1"));
+        self.conv_bn(&mut body, conv, bn, depthwise);
+        body.push(Clamp::relu6_named(format!("{p}._relu1")));
+        let (conv, bn) = (format!("{p}._project_conv"), format!("{p}._bn2"));
+        self.conv_bn(&mut body, conv, bn, ConvShape::pointwise(mid, s.channels));
+        if stride == 1 && cin == s.channels {
+            Box::new(Residual::new(p, body, None))
+        } else {
+            Box::new(body)
+        }
     }
 }
 
 /// A freshly initialised EfficientNet-Lite0 (PyTorch default initialisation) drawing
-/// from `r`; load the published weights over it.
-pub fn efficientnet_lite0(r: &mut Rng) -> Sequential {
+/// from `r`, in the given variant; load the published weights over it.
+pub fn build(batch_norms: BatchNorms, r: &mut Rng) -> Built {
+    let mut b = Builder {
+        batch_norms,
+        pairs: Vec::new(),
+        r,
+    };
     let mut net = Sequential::new("efficientnet_lite0");
     let half = vec![0.5; 3];
     net.push(
         Normalize::new("_normalize", half.clone(), half)
             .unwrap_or_else(|e| unreachable!("fixed statistics: {e}")),
     );
-    net.push_boxed(conv("_conv_stem".into(), (3, STEM), 3, 2, 1, r));
-    net.push(bn("_bn0".into(), STEM));
+    let stem = ConvShape {
+        channels: (3, STEM),
+        kernel: 3,
+        stride: 2,
+        groups: 1,
+    };
+    b.conv_bn(&mut net, "_conv_stem".into(), "_bn0".into(), stem);
     net.push(Clamp::relu6_named("_relu_stem"));
     let (mut cin, mut i) = (STEM, 0);
     for s in &STAGES {
         for rep in 0..s.repeats {
             let stride = if rep == 0 { s.stride } else { 1 };
-            net.push_boxed(block(i, cin, s, stride, r));
+            net.push_boxed(b.block(i, cin, s, stride));
             cin = s.channels;
             i += 1;
         }
     }
-    net.push_boxed(conv("_conv_head".into(), (cin, HEAD), 1, 1, 1, r));
-    net.push(bn("_bn1".into(), HEAD));
+    let head = ConvShape::pointwise(cin, HEAD);
+    b.conv_bn(&mut net, "_conv_head".into(), "_bn1".into(), head);
     net.push(Clamp::relu6_named("_relu_head"));
     net.push(GlobalAvgPool::new("_avg_pooling"));
-    net.push(Linear::new("_fc", HEAD, CLASSES, true, r));
-    net
+    net.push(Linear::new("_fc", HEAD, CLASSES, true, b.r));
+    Built {
+        net,
+        pairs: b.pairs,
+    }
 }

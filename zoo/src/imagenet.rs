@@ -11,7 +11,6 @@ use crate::arch::{Architecture, Model};
 use relprop_core::Tensor;
 use relprop_nn::io::pth::zip_member;
 use relprop_nn::io::{parse_pth, read_capped, IoError};
-use relprop_nn::state::load_state;
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 
@@ -156,19 +155,19 @@ pub fn cached_pth() -> Result<Vec<u8>, WeightsError> {
 
 /// `arch` with the float tensors of a `.pth` state dict loaded by name; other entries
 /// (`num_batches_tracked` counters) are ignored, a missing or misshapen parameter is an
-/// error.
+/// error. For `efficientnet_lite0` the state dict may be the published one (its
+/// BatchNorms are folded into the convolutions) or an already folded one; the model is
+/// the folded variant either way ([`Architecture::with_state`]).
 pub fn model_from_pth(arch: Architecture, bytes: &[u8]) -> Result<Model, IoError> {
     let state: Vec<(String, Tensor)> = parse_pth(bytes)?
         .into_iter()
         .filter(|(_, a)| a.dtype() == "f32")
         .map(|(n, a)| Ok((n, a.into_tensor()?)))
         .collect::<Result<_, IoError>>()?;
-    let mut model = arch.build(0);
-    load_state(&mut model, &state, true)?;
-    Ok(model)
+    arch.with_state(&state, true)
 }
 
-/// EfficientNet-Lite0 with the published weights from the cache.
+/// EfficientNet-Lite0 with the published weights from the cache, BatchNorms folded.
 pub fn efficientnet_lite0() -> Result<Model, WeightsError> {
     let bytes = cached_pth()?;
     model_from_pth(Architecture::EfficientnetLite0, &bytes).map_err(WeightsError::Io)

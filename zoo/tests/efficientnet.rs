@@ -6,10 +6,12 @@
 //! efficientnet_lite0`). Without them it fails under CI (`CI=true`), where `.ci/run`
 //! fetches them first, and is skipped with a message on a developer's machine.
 
+use relprop_core::Rng;
 use relprop_core::{Tape, Tensor};
 use relprop_nn::io::{parse_safetensors, Array};
 use relprop_nn::state::expected_shapes;
 use relprop_nn::{Mode, Module};
+use relprop_zoo::efficientnet::{self, BatchNorms};
 use relprop_zoo::{imagenet, Architecture, Model};
 
 /// The published model, or `None` (after saying why) when a developer has not fetched it.
@@ -47,10 +49,26 @@ fn logits(model: &Model, x: Tensor) -> Tensor {
 
 #[test]
 fn the_architecture_has_lite0s_parameters() {
-    let model = Architecture::EfficientnetLite0.build(0);
+    let published = efficientnet::build(BatchNorms::Separate, &mut Rng::new(0)).net;
+    let trainable = |net: &dyn Module| -> usize {
+        net.params()
+            .iter()
+            .filter(|p| p.trainable)
+            .map(|p| p.value.numel())
+            .sum()
+    };
     // timm's tf_efficientnet_lite0: 4,652,008 trainable parameters.
-    assert_eq!(model.parameter_count(), 4_652_008);
-    let shapes = expected_shapes(&model);
+    assert_eq!(trainable(&published), 4_652_008);
+    // Folded, each BatchNorm's scale and shift (2 per channel) become one conv bias.
+    let folded = Architecture::EfficientnetLite0.build(0);
+    let bn_channels: usize = expected_shapes(&published)
+        .iter()
+        .filter(|(n, _)| n.ends_with(".running_var"))
+        .map(|(_, s)| s[0])
+        .sum();
+    assert_eq!(folded.parameter_count(), 4_652_008 - bn_channels);
+    assert_eq!(expected_shapes(&folded).len(), 296 - 49 - 4 * 49 + 49);
+    let shapes = expected_shapes(&published);
     // Weights, BN scale/shift and running statistics; no num_batches_tracked counters.
     assert_eq!(shapes.len(), 296 - 49);
     let get = |n: &str| shapes.iter().find(|(k, _)| k == n).map(|(_, s)| s.clone());
