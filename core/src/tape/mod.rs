@@ -137,13 +137,20 @@ impl Tape {
             .rposition(|n| n.label.as_deref() == Some(label))
     }
 
-    /// Errors naming the first labelled node (in recording order), then `output`, whose
-    /// value holds NaN or an infinity. A forward pass can overflow on a finite but huge
-    /// input, and a later ReLU turns the NaN into zeros: without this check such a pass
-    /// would end in finite but meaningless logits.
+    /// Errors naming the first labelled layer output (in recording order), then `output`,
+    /// whose value holds NaN or an infinity. A forward pass can overflow on a finite but
+    /// huge input, and a later ReLU turns the NaN into zeros: without this check such a
+    /// pass would end in finite but meaningless logits.
+    ///
+    /// Parameters are not scanned here: every pass would read all the weights again (a
+    /// tenth of an EfficientNet forward pass), the loaders check them once, and a NaN or
+    /// infinite weight makes the output of its layer non-finite, which names the layer.
     pub fn check_finite(&self, op: &'static str, output: NodeId) -> Result<()> {
-        let labelled = self.nodes.iter().filter(|n| n.label.is_some());
-        let bad = labelled
+        let layers = self
+            .nodes
+            .iter()
+            .filter(|n| n.label.is_some() && !matches!(n.op, Op::Leaf { .. }));
+        let bad = layers
             .chain(std::iter::once(self.node(output)?))
             .find(|n| !n.value.all_finite());
         let Some(node) = bad else {
