@@ -226,6 +226,31 @@ fn per_group(
     }
 }
 
+/// `dst += sum_j w[j] * src(j)` over one kernel row's taps: for the common widths 3 and 5
+/// the taps are added in one pass, which loads and stores `dst` once instead of once per
+/// tap (the loop is bound by memory traffic, not arithmetic).
+fn add_kernel_row<'a>(dst: &mut [f32], w: &[f32], src: impl Fn(usize) -> &'a [f32]) {
+    match *w {
+        [w0, w1, w2] => {
+            let (s0, s1, s2) = (src(0), src(1), src(2));
+            let each = dst.iter_mut().zip(s0).zip(s1).zip(s2);
+            each.for_each(|(((d, a), b), c)| *d += w0 * a + w1 * b + w2 * c);
+        }
+        [w0, w1, w2, w3, w4] => {
+            let (s0, s1, s2, s3, s4) = (src(0), src(1), src(2), src(3), src(4));
+            let each = dst.iter_mut().zip(s0).zip(s1).zip(s2).zip(s3).zip(s4);
+            each.for_each(|(((((d, a), b), c), e), f)| {
+                *d += w0 * a + w1 * b + w2 * c + w3 * e + w4 * f;
+            });
+        }
+        _ => {
+            for (j, &wv) in w.iter().enumerate() {
+                axpy(dst, wv, src(j));
+            }
+        }
+    }
+}
+
 /// `dst += w * src` over equal lengths (vectorised).
 fn axpy(dst: &mut [f32], w: f32, src: &[f32]) {
     dst.iter_mut().zip(src).for_each(|(d, s)| *d += w * s);
@@ -245,8 +270,9 @@ pub(super) fn forward_add(g: &GeneralGeom, x_n: &[f32], w: &[f32], out_n: &mut [
             for (r0, rows) in ph.blocks() {
                 let len = rows * wq;
                 let acc = zeroed(wide, len);
-                for (&wv, &base) in taps.iter().zip(&bases) {
-                    axpy(acc, wv, &planes[base + r0 * wq..][..len]);
+                let at = |tap: usize| &planes[bases[tap] + r0 * wq..][..len];
+                for ki in 0..g.kh {
+                    add_kernel_row(acc, &taps[ki * g.kw..][..g.kw], |kj| at(ki * g.kw + kj));
                 }
                 for r in 0..rows {
                     let dst = &mut out_j[(r0 + r) * ow_n..][..ow_n];
