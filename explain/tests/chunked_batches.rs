@@ -11,13 +11,9 @@ fn bdt() -> Composite {
     Composite::bounded_deep_taylor(Tensor::scalar(0.0), Tensor::scalar(1.0))
 }
 
-#[test]
-fn chunked_maps_equal_each_samples_own_map() {
-    let model = Architecture::Lenet5.build(3);
-    let n = 2 * CHUNK + 2; // three chunks, the last one of two samples
-    let x = Tensor::rand_uniform(&[n, 1, 28, 28], 0.0, 1.0, 11);
-    let targets: Vec<usize> = (0..n).map(|i| (i * 7) % 10).collect();
-    let methods = [
+/// Methods whose maps are per sample: gradients and the LRP family with each kind of seed.
+fn per_sample_methods() -> [Method; 4] {
+    [
         Method::Gradient,
         Method::Lrp {
             composite: Composite::epsilon_plus(1e-6),
@@ -25,8 +21,16 @@ fn chunked_maps_equal_each_samples_own_map() {
         },
         Method::Sglrp { composite: bdt() },
         Method::Clrp2 { composite: bdt() },
-    ];
-    for method in &methods {
+    ]
+}
+
+#[test]
+fn chunked_maps_equal_each_samples_own_map() {
+    let model = Architecture::Lenet5.build(3);
+    let n = 2 * CHUNK + 2; // three chunks, the last one of two samples
+    let x = Tensor::rand_uniform(&[n, 1, 28, 28], 0.0, 1.0, 11);
+    let targets: Vec<usize> = (0..n).map(|i| (i * 7) % 10).collect();
+    for method in &per_sample_methods() {
         let full = explain(&model, &x, &Targets::PerSample(targets.clone()), method).unwrap();
         assert_eq!(full.relevance.shape(), x.shape());
         assert_eq!(full.logits.shape(), &[n, 10]);
@@ -129,15 +133,7 @@ fn large_samples_explained_one_per_thread_equal_the_whole_batch() {
     let x = Tensor::rand_uniform(&[n, 4, 224, 224], 0.0, 1.0, 8);
     assert_eq!(batching::chunk_len(&x), 1);
     let targets: Vec<usize> = (0..n).map(|i| (i * 3) % 5).collect();
-    let methods = [
-        Method::Gradient,
-        Method::Lrp {
-            composite: Composite::epsilon_plus(1e-6),
-            seed: Seed::OneHot,
-        },
-        Method::Sglrp { composite: bdt() },
-    ];
-    for method in &methods {
+    for method in &per_sample_methods() {
         let full = explain(&model, &x, &Targets::PerSample(targets.clone()), method).unwrap();
         assert_eq!(full.targets, targets);
         assert!(full.audit.rows.iter().all(|r| r.sums.len() == n));
