@@ -14,8 +14,7 @@ use crate::composite::Composite;
 use crate::method::Attribution;
 use crate::seed::{Seed, Targets};
 use crate::verify::{verify, Verification};
-use rayon::prelude::*;
-use relprop_core::kernels::split::{as_task, may_split};
+use relprop_core::kernels::split::map_items;
 use relprop_core::{Error, Result, Tensor};
 use relprop_nn::Module;
 
@@ -60,17 +59,7 @@ pub fn in_chunks(
         let t = chunk_targets(targets, start, end);
         Ok((start, explain_chunk(&x.batch_range(start, end)?, &t)?))
     };
-    let parts = if chunk == 1 && starts.len() > 1 && may_split() {
-        starts
-            .par_iter()
-            .map(|&start| as_task(|| run(start)))
-            .collect::<Result<Vec<_>>>()?
-    } else {
-        starts
-            .iter()
-            .map(|&start| run(start))
-            .collect::<Result<_>>()?
-    };
+    let parts = map_items(&starts, chunk == 1, run)?;
     join(parts)
 }
 

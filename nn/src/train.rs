@@ -9,8 +9,7 @@ use crate::loss::{accuracy, cross_entropy, soft_cross_entropy};
 use crate::module::{Mode, Module};
 use crate::optim::{cosine_lr, Gradients, Optimizer};
 use crate::progress::Progress;
-use rayon::prelude::*;
-use relprop_core::kernels::split::{as_task, may_split, on_pool};
+use relprop_core::kernels::split::map_items;
 use relprop_core::{Error, NodeId, Result, Tape, Tensor};
 use std::fmt;
 use std::io::Write;
@@ -274,19 +273,7 @@ pub fn predict(model: &dyn Module, inputs: &Tensor, batch_size: usize) -> Result
         Ok(tape.value(y)?.clone())
     };
     let starts: Vec<usize> = (0..n).step_by(batch_size).collect();
-    let parts: Vec<Tensor> = if batch_size == 1 && starts.len() > 1 && may_split() {
-        on_pool(|| {
-            starts
-                .par_iter()
-                .map(|&start| as_task(|| chunk(start)))
-                .collect::<Result<_>>()
-        })?
-    } else {
-        starts
-            .iter()
-            .map(|&start| chunk(start))
-            .collect::<Result<_>>()?
-    };
+    let parts = map_items(&starts, batch_size == 1, chunk)?;
     let mut shape = vec![n];
     shape.extend(
         parts

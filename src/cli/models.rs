@@ -43,7 +43,14 @@ pub fn load(name: &str, weights: Option<&Path>) -> CliResult<Model> {
         .map_err(|e| in_file(path, e))?;
         // A parameter in another dtype is named as such rather than reported missing;
         // weights are never converted silently (an F64 file may hold a different model).
-        let names = arch.state_names();
+        // (The names are built only when there is such an entry: listing them builds
+        // the model, twice for efficientnet_lite0.)
+        let other_dtype = arrays.iter().any(|(_, a)| a.dtype() != "f32");
+        let names = if other_dtype {
+            arch.state_names()
+        } else {
+            Vec::new()
+        };
         if let Some((name, a)) = arrays
             .iter()
             .find(|(n, a)| a.dtype() != "f32" && names.contains(n))

@@ -4,6 +4,7 @@ use super::error::{in_file, CliError, CliResult};
 use super::input::read_input;
 use super::models::{load, load_any, AnyModel};
 use relprop::core::Tensor;
+use relprop::explain::batching::chunk_len;
 use relprop::nn::io::{
     check_outputs, read_npy, shape_text, write_npy_f32, write_safetensors, Array,
 };
@@ -73,12 +74,13 @@ pub fn read_input_npy(
 }
 
 /// Samples per forward pass of `predict`: batches of about 4 Mi input values (256 digits),
-/// but photos one at a time, which `predict` then runs side by side, one per thread.
+/// but samples that `explain` takes one at a time (photos) one at a time here too, which
+/// `predict` then runs side by side, one per thread.
 pub fn predict_chunk(x: &Tensor) -> usize {
-    let per_sample = x.shape()[1..].iter().product::<usize>().max(1);
-    if per_sample > 1 << 17 {
+    if chunk_len(x) == 1 {
         return 1;
     }
+    let per_sample = x.shape()[1..].iter().product::<usize>().max(1);
     ((1 << 22) / per_sample).clamp(1, 256)
 }
 

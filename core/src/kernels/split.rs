@@ -44,6 +44,23 @@ pub fn on_pool<R: Send>(f: impl FnOnce() -> R + Send) -> R {
     rayon::scope(|_| f())
 }
 
+/// `f` applied to every item, results in item order. With `side_by_side` (and splitting
+/// allowed here) the items run in parallel on the pool, each call one task whose kernels
+/// stay on its thread: for large independent pieces of work (whole photos) that beats
+/// splitting every kernel of one piece across the threads. Otherwise in order, here.
+pub fn map_items<T: Send, E: Send>(
+    items: &[usize],
+    side_by_side: bool,
+    f: impl Fn(usize) -> Result<T, E> + Sync,
+) -> Result<Vec<T>, E> {
+    if side_by_side && items.len() > 1 && may_split() {
+        use rayon::prelude::*;
+        on_pool(|| items.par_iter().map(|&i| as_task(|| f(i))).collect())
+    } else {
+        items.iter().map(|&i| f(i)).collect()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -61,6 +78,26 @@ mod tests {
         let caught = std::panic::catch_unwind(|| as_task(|| panic!("inside a task")));
         assert!(caught.is_err());
         assert_eq!(may_split(), outside);
+    }
+
+    #[test]
+    fn items_side_by_side_come_back_in_order_as_tasks() {
+        let items: Vec<usize> = (0..40).collect();
+        let out: Result<Vec<(usize, bool)>, ()> =
+            map_items(&items, true, |i| Ok((i * i, may_split())));
+        let out = out.unwrap();
+        assert_eq!(
+            out.iter().map(|p| p.0).collect::<Vec<_>>(),
+            items.iter().map(|i| i * i).collect::<Vec<_>>()
+        );
+        if rayon::current_num_threads() > 1 {
+            assert!(out.iter().all(|p| !p.1), "each item is one task");
+        }
+        let failed: Result<Vec<usize>, usize> =
+            map_items(&items, true, |i| if i == 17 { Err(i) } else { Ok(i) });
+        assert_eq!(failed, Err(17));
+        let serial: Result<Vec<bool>, ()> = map_items(&items, false, |_| Ok(may_split()));
+        assert!(serial.unwrap().iter().all(|&m| m == may_split()));
     }
 
     #[test]

@@ -13,7 +13,7 @@
 use super::{build, BatchNorms, Built, ConvBn, BN_EPS};
 use relprop_core::{Rng, Tensor};
 use relprop_nn::io::IoError;
-use relprop_nn::state::{expected_shapes, load_state, state_dict};
+use relprop_nn::state::{check_state, expected_shapes, load_state, state_dict};
 use relprop_nn::{Module, Sequential};
 use std::collections::{HashMap, HashSet};
 
@@ -110,18 +110,8 @@ fn fold_pair(
 /// weights loaded) computes at inference.
 pub fn fold(unfolded: &dyn Module) -> Result<Sequential, IoError> {
     let Built { mut net, pairs } = build(BatchNorms::Folded, &mut Rng::new(0));
-    load_folded(&mut net, unfolded, &pairs)?;
+    load_state(&mut net, &fold_state(&state_dict(unfolded), &pairs)?, false)?;
     Ok(net)
-}
-
-/// Loads the folded weights of `unfolded` into `folded`.
-fn load_folded(
-    folded: &mut Sequential,
-    unfolded: &dyn Module,
-    pairs: &[ConvBn],
-) -> Result<(), IoError> {
-    let state = fold_state(&state_dict(unfolded), pairs)?;
-    load_state(folded, &state, false)
 }
 
 /// The folded network with the weights of `state`, in either layout: the published one is
@@ -152,11 +142,14 @@ pub fn from_state(state: &[(String, Tensor)], ignore_extra: bool) -> Result<Sequ
         load_state(&mut folded, state, ignore_extra)?;
         return Ok(folded);
     }
-    let mut separate = build(BatchNorms::Separate, &mut Rng::new(0)).net;
+    let separate = build(BatchNorms::Separate, &mut Rng::new(0)).net;
     let missing_separate = missing(&separate, state);
     if missing_separate.is_empty() {
-        load_state(&mut separate, state, ignore_extra)?;
-        load_folded(&mut folded, &separate, &pairs)?;
+        // Checked as the published network would check it, then folded straight from
+        // the state dict (no detour through a loaded unfolded model). The fold passes
+        // other entries through, and those were checked: nothing is left to refuse.
+        check_state(&expected_shapes(&separate), state, ignore_extra)?;
+        load_state(&mut folded, &fold_state(state, &pairs)?, true)?;
         return Ok(folded);
     }
     let list = |names: &[String]| {
